@@ -13,7 +13,14 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 	    missing="$missing $p"
 done
+npm_deps() {
+	# Test-only node packages (socket.io-client, ws, baileys): tests/system.
+	if [ -f tests/system/package.json ] && [ ! -d tests/system/node_modules ]; then
+		(cd tests/system && npm install --no-audit --no-fund --loglevel=error)
+	fi
+}
 if [ -z "$missing" ]; then
+	npm_deps
 	exit 0
 fi
 echo "deps: installing:$missing"
@@ -28,3 +35,4 @@ for s in nginx lighttpd apache2; do
 	$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
 	$SUDO service "$s" stop >/dev/null 2>&1 || true
 done
+npm_deps
