@@ -7,7 +7,10 @@ PKGS="build-essential clang pkg-config make git ca-certificates curl
  libcurl4-openssl-dev libqrencode-dev libprotobuf-c-dev protobuf-c-compiler
  libsodium-dev libssl-dev libzmq3-dev libwebsockets-dev libpng-dev zlib1g-dev
  nginx lighttpd apache2 spawn-fcgi wrk zbar-tools libsignal-protocol-c-dev
- python3 nodejs npm libclang-rt-14-dev valgrind"
+ python3 libclang-rt-14-dev valgrind"
+# node and npm: Debian's only when the machine has none (a newer node may be there)
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
