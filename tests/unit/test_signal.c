@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "t.h"
+#include "signal-group.h"
 #include "signal-keys.h"
 #include "signal-session.h"
 #include "signal-xeddsa.h"
@@ -576,6 +577,177 @@ test_session_reinit_and_archive(void)
 	party_free(&b);
 }
 
+static int
+grp_dec(const uint8_t *st, size_t stlen, const uint8_t *ct, size_t ctlen,
+    const uint8_t *want, size_t wantlen, uint8_t **ns, size_t *nslen)
+{
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	int rc;
+
+	rc = signal_group_decrypt(st, stlen, ct, ctlen, &pt, &ptlen, ns, nslen);
+	if (rc == 0 && (ptlen != wantlen || memcmp(pt, want, ptlen) != 0))
+		rc = -100;
+	signal_free_secret(pt, ptlen);
+	return rc;
+}
+
+static void
+test_group_vector(void)
+{
+	struct json_object *g = vo(vec, "group");
+	uint8_t skdm[256], m1[256], m2[256], p1[64], p2[64];
+	uint8_t *st = NULL, *st1 = NULL, *st2 = NULL, *st3 = NULL;
+	size_t stlen, st1len, st2len, st3len;
+	int nd, n1, n2, l1, l2;
+	uint32_t id, it;
+
+	nd = vh(g, "skdm", skdm, sizeof(skdm));
+	n1 = vh(g, "skmsg_1", m1, sizeof(m1));
+	n2 = vh(g, "skmsg_2", m2, sizeof(m2));
+	l1 = vh(g, "skmsg_1_plain", p1, sizeof(p1));
+	l2 = vh(g, "skmsg_2_plain", p2, sizeof(p2));
+	T_OK(signal_group_key_id(skdm, (size_t)nd, 1, &id, &it) == 0 &&
+	    it == 0, "skdm parses, iteration 0");
+	T_OK(signal_group_key_id(m2, (size_t)n2, 0, &id, &it) == 0 && it == 2,
+	    "skmsg_2 iteration 2");
+	T_EQ_INT(grp_dec(NULL, 0, m1, (size_t)n1, p1, (size_t)l1, &st1,
+	    &st1len), SIGNAL_ERR_NO_SESSION, "skmsg before skdm: no session");
+	T_OK(signal_group_process_skdm(NULL, 0, skdm, (size_t)nd, &st,
+	    &stlen) == 0, "process skdm");
+	T_EQ_INT(grp_dec(st, stlen, m1, (size_t)n1, p1, (size_t)l1, &st1,
+	    &st1len), 0, "decrypt skmsg_1");
+	T_EQ_INT(grp_dec(st1, st1len, m2, (size_t)n2, p2, (size_t)l2, &st2,
+	    &st2len), 0, "decrypt skmsg_2 (iteration 1 skipped)");
+	T_EQ_INT(grp_dec(st2, st2len, m1, (size_t)n1, p1, (size_t)l1, &st3,
+	    &st3len), SIGNAL_ERR_DUPLICATE, "replayed skmsg_1 rejected");
+	T_EQ_INT(grp_dec(st2, st2len, m2, (size_t)n2, p2, (size_t)l2, &st3,
+	    &st3len), SIGNAL_ERR_DUPLICATE, "replayed skmsg_2 rejected");
+	signal_free_secret(st1, st1len);
+	/* out of order: 2 then 1 */
+	T_EQ_INT(grp_dec(st, stlen, m2, (size_t)n2, p2, (size_t)l2, &st1,
+	    &st1len), 0, "skmsg_2 first");
+	T_EQ_INT(grp_dec(st1, st1len, m1, (size_t)n1, p1, (size_t)l1, &st3,
+	    &st3len), 0, "then skmsg_1");
+	signal_free_secret(st3, st3len);
+	/* re-processing the same SKDM does not rewind the chain */
+	T_OK(signal_group_process_skdm(st2, st2len, skdm, (size_t)nd, &st3,
+	    &st3len) == 0, "same skdm again");
+	signal_free_secret(st1, st1len);
+	T_EQ_INT(grp_dec(st3, st3len, m1, (size_t)n1, p1, (size_t)l1, &st1,
+	    &st1len), SIGNAL_ERR_DUPLICATE, "still a duplicate after re-skdm");
+	/* bad signature */
+	m1[n1 - 1] ^= 1;
+	T_EQ_INT(grp_dec(st, stlen, m1, (size_t)n1, p1, (size_t)l1, &st1,
+	    &st1len), SIGNAL_ERR_SIGNATURE, "bad signature rejected");
+	m1[n1 - 1] ^= 1;
+	m1[n1 - 70] ^= 1;
+	T_EQ_INT(grp_dec(st, stlen, m1, (size_t)n1, p1, (size_t)l1, &st1,
+	    &st1len), SIGNAL_ERR_SIGNATURE, "tampered ciphertext rejected");
+	m1[n1 - 70] ^= 1;
+	signal_free_secret(st, stlen);
+	signal_free_secret(st2, st2len);
+	signal_free_secret(st3, st3len);
+}
+
+static void
+test_group_round_trip(void)
+{
+	uint8_t *snd = NULL, *rcv = NULL, *skdm = NULL, *ns, *ct[20];
+	size_t sndlen, rcvlen, skdmlen, nslen, ctlen[20];
+	char text[32];
+	int i, ok, rc;
+	uint8_t *other = NULL, *os = NULL;
+	size_t otherlen, oslen;
+
+	T_OK(signal_group_create(&snd, &sndlen) == 0, "create sender key");
+	T_OK(signal_group_skdm(snd, sndlen, &skdm, &skdmlen) == 0, "skdm");
+	T_OK(signal_group_process_skdm(NULL, 0, skdm, skdmlen, &rcv,
+	    &rcvlen) == 0, "receiver processes skdm");
+	free(skdm);
+	T_EQ_INT(signal_group_encrypt(rcv, rcvlen, (const uint8_t *)"x", 1,
+	    &ct[0], &ctlen[0], &ns, &nslen), SIGNAL_ERR_NO_SESSION,
+	    "cannot encrypt with a received key");
+	for (i = 0; i < 20; i++) {
+		snprintf(text, sizeof(text), "group %d", i);
+		signal_group_encrypt(snd, sndlen, (const uint8_t *)text,
+		    strlen(text), &ct[i], &ctlen[i], &ns, &nslen);
+		signal_free_secret(snd, sndlen);
+		snd = ns;
+		sndlen = nslen;
+	}
+	ok = 1;
+	for (i = 0; i < 20; i++) {
+		int j = i < 10 ? 2 * i + 1 : 2 * (i - 10);	/* odd, even */
+
+		snprintf(text, sizeof(text), "group %d", j);
+		rc = grp_dec(rcv, rcvlen, ct[j], ctlen[j],
+		    (const uint8_t *)text, strlen(text), &ns, &nslen);
+		if (rc != 0)
+			ok = 0;
+		else {
+			signal_free_secret(rcv, rcvlen);
+			rcv = ns;
+			rcvlen = nslen;
+		}
+	}
+	T_OK(ok, "20 messages out of order");
+	T_EQ_INT(grp_dec(rcv, rcvlen, ct[5], ctlen[5],
+	    (const uint8_t *)"group 5", 7, &ns, &nslen), SIGNAL_ERR_DUPLICATE,
+	    "duplicate");
+	/* a late joiner gets the SKDM at the current iteration */
+	signal_group_skdm(snd, sndlen, &skdm, &skdmlen);
+	signal_group_process_skdm(NULL, 0, skdm, skdmlen, &other, &otherlen);
+	free(skdm);
+	T_EQ_INT(grp_dec(other, otherlen, ct[3], ctlen[3],
+	    (const uint8_t *)"group 3", 7, &os, &oslen), SIGNAL_ERR_DUPLICATE,
+	    "late joiner cannot read earlier messages");
+	for (i = 0; i < 20; i++)
+		free(ct[i]);
+	signal_group_encrypt(snd, sndlen, (const uint8_t *)"new", 3, &ct[0],
+	    &ctlen[0], &ns, &nslen);
+	signal_free_secret(snd, sndlen);
+	snd = ns;
+	sndlen = nslen;
+	T_EQ_INT(grp_dec(other, otherlen, ct[0], ctlen[0],
+	    (const uint8_t *)"new", 3, &os, &oslen), 0, "late joiner reads new");
+	signal_free_secret(os, oslen);
+	free(ct[0]);
+	/* sender key rotation: a new key id is added, the old one kept */
+	signal_group_create(&ns, &nslen);
+	signal_group_skdm(ns, nslen, &skdm, &skdmlen);
+	signal_group_encrypt(ns, nslen, (const uint8_t *)"rot", 3, &ct[0],
+	    &ctlen[0], &os, &oslen);
+	signal_free_secret(ns, nslen);
+	signal_free_secret(os, oslen);
+	signal_group_process_skdm(rcv, rcvlen, skdm, skdmlen, &ns, &nslen);
+	free(skdm);
+	signal_free_secret(rcv, rcvlen);
+	rcv = ns;
+	rcvlen = nslen;
+	T_EQ_INT(grp_dec(rcv, rcvlen, ct[0], ctlen[0], (const uint8_t *)"rot",
+	    3, &ns, &nslen), 0, "rotated key decrypts");
+	signal_free_secret(ns, nslen);
+	free(ct[0]);
+	/* junk never crashes */
+	{
+		uint8_t junk[100], *pt;
+		size_t ptlen;
+
+		memset(junk, 0x33, sizeof(junk));
+		T_OK(signal_group_decrypt(rcv, rcvlen, junk, sizeof(junk), &pt,
+		    &ptlen, &ns, &nslen) < 0, "junk skmsg refused");
+		T_OK(signal_group_process_skdm(rcv, rcvlen, junk, 40, &ns,
+		    &nslen) < 0, "junk skdm refused");
+		T_OK(signal_group_decrypt(junk, sizeof(junk), junk,
+		    sizeof(junk), &pt, &ptlen, &ns, &nslen) < 0,
+		    "junk record refused");
+	}
+	signal_free_secret(snd, sndlen);
+	signal_free_secret(rcv, rcvlen);
+	signal_free_secret(other, otherlen);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -593,6 +765,8 @@ main(int argc, char **argv)
 	T_RUN(test_session_out_of_order);
 	T_RUN(test_session_limits);
 	T_RUN(test_session_reinit_and_archive);
+	T_RUN(test_group_vector);
+	T_RUN(test_group_round_trip);
 	json_object_put(vec);
 	return t_done();
 }
