@@ -315,15 +315,22 @@ int
 binnode_equal(const struct binnode *a, const struct binnode *b)
 {
 	const struct binnode_attr *ba;
-	size_t i;
+	size_t i, j;
 
 	if (a == NULL || b == NULL)
 		return a == b;
 	if (strcmp(a->tag, b->tag) != 0 || a->nattrs != b->nattrs)
 		return 0;
+	/* same count, and each attribute of a has an equal one in b (a
+	 * decoded node may repeat a key) */
 	for (i = 0; i < a->nattrs; i++) {
-		ba = binnode_find_attr(b, a->attrs[i].key);
-		if (ba == NULL || !binnode_attr_equal(&a->attrs[i], ba))
+		for (j = 0; j < b->nattrs; j++) {
+			ba = &b->attrs[j];
+			if (strcmp(a->attrs[i].key, ba->key) == 0 &&
+			    binnode_attr_equal(&a->attrs[i], ba))
+				break;
+		}
+		if (j == b->nattrs)
 			return 0;
 	}
 	/* STRING and BYTES are the same on the wire once decoded. */
@@ -507,12 +514,14 @@ binnode_enc_jid(struct buf *b, const struct jid *j)
 
 	if (j->server[0] == '\0')
 		return BINNODE_EJID;
+	if (j->user[0] == '\0')
+		goto pair;	/* a server JID */
 	if (jid_server_is(j, JID_SERVER_HOSTED) ||
 	    jid_server_is(j, JID_SERVER_HOSTED_LID) ||
 	    ((jid_server_is(j, JID_SERVER_PN) ||
 	    jid_server_is(j, JID_SERVER_LID)) &&
 	    (j->device != 0 || j->agent != 0))) {
-		if (j->device > 255 || j->user[0] == '\0')
+		if (j->device > 255)
 			return BINNODE_EJID;
 		if ((rc = binnode_put_u8(b, TAG_AD_JID)) != 0 ||
 		    (rc = binnode_put_u8(b, dom)) != 0 ||
@@ -535,6 +544,7 @@ binnode_enc_jid(struct buf *b, const struct jid *j)
 			return rc;
 		return binnode_enc_cstr(b, j->server);
 	}
+pair:
 	if ((rc = binnode_put_u8(b, TAG_JID_PAIR)) != 0)
 		return rc;
 	if (j->user[0] == '\0')

@@ -90,7 +90,8 @@ void		 binnode_add_child(struct binnode *, struct binnode **child);
 struct binnode	*binnode_add_new(struct binnode *, const char *tag);
 
 /* --- reading --- */
-/* Attribute value or NULL. */
+/* Attribute value or NULL.  The decoder keeps attributes in wire order,
+ * repeated keys included; lookups return the first. */
 const char	*binnode_attr(const struct binnode *, const char *key);
 /* 0 and *out filled if the attribute is a typed JID or parses as one. */
 int		 binnode_attr_jid(const struct binnode *, const char *key,
