@@ -13,7 +13,7 @@
 
 #include "log.h"
 #include "signal-keys.h"
-#include "signal-xeddsa.h"
+#include "xeddsa.h"
 #include "xmalloc.h"
 
 static const struct {
@@ -141,7 +141,7 @@ signal_sign(const uint8_t priv[SIGNAL_KEY_LEN], const uint8_t *msg,
 
 	signal_sodium_init();
 	randombytes_buf(rnd, sizeof(rnd));
-	rc = signal_xeddsa_sign(priv, msg, len, rnd, sig) == 0 ?
+	rc = xeddsa_sign(priv, msg, len, rnd, sig) == 0 ?
 	    0 : SIGNAL_ERR_CRYPTO;
 	sodium_memzero(rnd, sizeof(rnd));
 	return rc;
@@ -152,7 +152,7 @@ signal_verify(const uint8_t pub[SIGNAL_KEY_LEN], const uint8_t *msg,
     size_t len, const uint8_t sig[SIGNAL_SIG_LEN])
 {
 	signal_sodium_init();
-	return signal_xeddsa_verify(pub, msg, len, sig) == 0 ?
+	return xeddsa_verify(pub, msg, len, sig) == 0 ?
 	    0 : SIGNAL_ERR_SIGNATURE;
 }
 

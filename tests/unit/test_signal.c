@@ -9,7 +9,6 @@
 #include "signal-group.h"
 #include "signal-keys.h"
 #include "signal-session.h"
-#include "signal-xeddsa.h"
 
 static struct json_object *vec;
 
