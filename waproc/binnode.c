@@ -6,6 +6,7 @@
  * logged or fatal.  No I/O and no knowledge of what stanzas mean.
  */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,20 @@ binnode_set_attr(struct binnode *n, const char *key, const char *value)
 }
 
 void
+binnode_set_attrs(struct binnode *n, ...)
+{
+	const char *key, *value;
+	va_list ap;
+
+	va_start(ap, n);
+	while ((key = va_arg(ap, const char *)) != NULL) {
+		value = va_arg(ap, const char *);
+		binnode_set_attr(n, key, value);
+	}
+	va_end(ap);
+}
+
+void
 binnode_set_attr_jid(struct binnode *n, const char *key, const struct jid *j)
 {
 	struct binnode_attr *a = binnode_attr_slot(n, key);
@@ -261,6 +276,26 @@ binnode_attr_jid(const struct binnode *n, const char *key, struct jid *out)
 	}
 	if (jid_parsen(out, a->value, a->value_len) != 0)
 		return BINNODE_EJID;
+	return 0;
+}
+
+int
+binnode_attr_u64(const struct binnode *n, const char *key, uint64_t *out)
+{
+	const char *v = binnode_attr(n, key);
+	uint64_t x = 0;
+	size_t i;
+
+	*out = 0;
+	if (v == NULL || v[0] == '\0' || strlen(v) > 20)
+		return BINNODE_EINVAL;
+	for (i = 0; v[i] != '\0'; i++) {
+		if (v[i] < '0' || v[i] > '9' ||
+		    x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
+			return BINNODE_EINVAL;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	*out = x;
 	return 0;
 }
 

@@ -78,6 +78,10 @@ void		 binnode_set_attr(struct binnode *, const char *key,
 /* Set a typed JID attribute (encoded as JID_PAIR/AD_JID/...). */
 void		 binnode_set_attr_jid(struct binnode *, const char *key,
 		    const struct jid *);
+/* Several string attributes: key, value, ..., NULL.  NULL/"" values
+ * are skipped (removed), like binnode_set_attr. */
+void		 binnode_set_attrs(struct binnode *, ...)
+		    __attribute__((sentinel));
 void		 binnode_del_attr(struct binnode *, const char *key);
 /* Content setters replace any previous content. */
 void		 binnode_set_bytes(struct binnode *, const void *, size_t);
@@ -96,6 +100,9 @@ const char	*binnode_attr(const struct binnode *, const char *key);
 /* 0 and *out filled if the attribute is a typed JID or parses as one. */
 int		 binnode_attr_jid(const struct binnode *, const char *key,
 		    struct jid *out);
+/* 0 and *out set if the attribute is a plain decimal number. */
+int		 binnode_attr_u64(const struct binnode *, const char *key,
+		    uint64_t *out);
 /* First child with this tag (NULL tag: first child), or NULL. */
 struct binnode	*binnode_child(const struct binnode *, const char *tag);
 /* Number of children with this tag. */

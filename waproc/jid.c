@@ -77,7 +77,7 @@ jid_memrchr(const char *s, int c, size_t len)
 int
 jid_parsen(struct jid *j, const char *s, size_t len)
 {
-	const char *at, *colon, *dot, *dash, *user;
+	const char *at, *colon, *dot, *dash, *user, *server;
 	size_t ulen, slen;
 	unsigned long v;
 	int rc = JID_EINVAL;
@@ -85,22 +85,21 @@ jid_parsen(struct jid *j, const char *s, size_t len)
 	memset(j, 0, sizeof(*j));
 	if (s == NULL || memchr(s, '\0', len) != NULL)
 		goto out;
+	user = s;
 	at = memchr(s, '@', len);
 	if (at == NULL) {
 		/* "s.whatsapp.net": a server JID (whatsmeow's form) */
-		user = s;
 		ulen = 0;
+		server = s;
 		slen = len;
-		at = s - 1;
 	} else {
-		user = s;
 		ulen = (size_t)(at - s);
+		server = at + 1;
 		slen = len - ulen - 1;
 	}
-	if (!jid_valid_server(at + 1, slen) ||
-	    memchr(at + 1, '@', slen) != NULL)
+	if (!jid_valid_server(server, slen))
 		goto out;
-	memcpy(j->server, at + 1, slen);
+	memcpy(j->server, server, slen);
 	j->server[slen] = '\0';
 
 	/* device: user:device */

@@ -471,6 +471,20 @@ test_roundtrip(void)
 	buf_free(&small);
 
 	/* attribute setters */
+	{
+		uint64_t u;
+
+		binnode_set_attrs(n, "t", "1700000000", "skip", NULL,
+		    "big", "18446744073709551615", "over",
+		    "18446744073709551616", "neg", "-1", (char *)NULL);
+		T_OK(binnode_attr_u64(n, "t", &u) == 0 && u == 1700000000,
+		    "attr_u64");
+		T_OK(binnode_attr_u64(n, "big", &u) == 0 && u == UINT64_MAX,
+		    "attr_u64 max");
+		T_OK(binnode_attr_u64(n, "over", &u) != 0, "attr_u64 overflow");
+		T_OK(binnode_attr_u64(n, "neg", &u) != 0, "attr_u64 sign");
+		T_OK(binnode_attr(n, "skip") == NULL, "NULL value skipped");
+	}
 	binnode_set_attr(n, "id", "other");
 	T_EQ_STR(binnode_attr(n, "id"), "other", "attr replaced");
 	binnode_set_attr(n, "id", "");
