@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "media-crypto.h"
@@ -193,5 +194,184 @@ out:
 	signal_free_secret(pt, ptlen);
 	sodium_memzero(&k, sizeof(k));
 	sodium_memzero(mac, sizeof(mac));
+	return rc;
+}
+
+/* ---- streaming ------------------------------------------------------------ */
+
+struct media_crypto_stream {
+	int				 mode;
+	int				 done;
+	EVP_CIPHER_CTX			*evp;
+	crypto_auth_hmacsha256_state	 hmac;
+	crypto_hash_sha256_state	 plain_sha;
+	crypto_hash_sha256_state	 body_sha;
+	uint8_t				 tail[MEDIA_MAC_LEN];	/* decrypt */
+	size_t				 ntail;
+};
+
+struct media_crypto_stream *
+media_crypto_stream_new(const uint8_t media_key[MEDIA_KEY_LEN],
+    const char *info, int mode)
+{
+	struct media_crypto_stream *s;
+	struct media_keys k;
+
+	if (media_crypto_expand(media_key, info, &k) != 0)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	s->mode = mode == MEDIA_STREAM_ENCRYPT;
+	if ((s->evp = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_CipherInit_ex(s->evp, EVP_aes_256_cbc(), NULL, k.cipher_key,
+	    k.iv, s->mode) != 1) {
+		media_crypto_stream_free(s);
+		s = NULL;
+		goto out;
+	}
+	crypto_auth_hmacsha256_init(&s->hmac, k.mac_key, sizeof(k.mac_key));
+	crypto_auth_hmacsha256_update(&s->hmac, k.iv, sizeof(k.iv));
+	crypto_hash_sha256_init(&s->plain_sha);
+	crypto_hash_sha256_init(&s->body_sha);
+out:
+	sodium_memzero(&k, sizeof(k));
+	return s;
+}
+
+void
+media_crypto_stream_free(struct media_crypto_stream *s)
+{
+	if (s == NULL)
+		return;
+	EVP_CIPHER_CTX_free(s->evp);
+	sodium_memzero(s, sizeof(*s));
+	free(s);
+}
+
+/* Run n bytes through the cipher in int-sized pieces. */
+static int
+media_stream_cipher(struct media_crypto_stream *s, const uint8_t *in,
+    size_t n, uint8_t *out, size_t *outlen)
+{
+	size_t off = 0, chunk;
+	int got;
+
+	while (off < n) {
+		chunk = n - off > (1u << 30) ? (1u << 30) : n - off;
+		if (EVP_CipherUpdate(s->evp, out + *outlen, &got, in + off,
+		    (int)chunk) != 1)
+			return -1;
+		*outlen += (size_t)got;
+		off += chunk;
+	}
+	return 0;
+}
+
+/* Decrypt: ciphertext bytes (MAC already held back). */
+static int
+media_stream_dec(struct media_crypto_stream *s, const uint8_t *ct, size_t n,
+    uint8_t *out, size_t *outlen)
+{
+	size_t before = *outlen;
+
+	if (n == 0)
+		return 0;
+	crypto_auth_hmacsha256_update(&s->hmac, ct, n);
+	if (media_stream_cipher(s, ct, n, out, outlen) != 0)
+		return MEDIA_ERR_DECRYPT;
+	crypto_hash_sha256_update(&s->plain_sha, out + before,
+	    *outlen - before);
+	return 0;
+}
+
+int
+media_crypto_stream_update(struct media_crypto_stream *s, const uint8_t *in,
+    size_t len, uint8_t *out, size_t outcap, size_t *outlen)
+{
+	size_t total, n, fromtail;
+	int rc;
+
+	*outlen = 0;
+	if (s == NULL || s->done)
+		return MEDIA_ERR_STATE;
+	if ((in == NULL && len > 0) || outcap < MEDIA_STREAM_SLACK ||
+	    len > outcap - MEDIA_STREAM_SLACK)
+		return MEDIA_ERR_INVALID;
+	if (s->mode == MEDIA_STREAM_ENCRYPT) {
+		crypto_hash_sha256_update(&s->plain_sha, in, len);
+		if (media_stream_cipher(s, in, len, out, outlen) != 0)
+			return MEDIA_ERR_INVALID;
+		crypto_auth_hmacsha256_update(&s->hmac, out, *outlen);
+		crypto_hash_sha256_update(&s->body_sha, out, *outlen);
+		return 0;
+	}
+	crypto_hash_sha256_update(&s->body_sha, in, len);
+	total = s->ntail + len;
+	if (total <= MEDIA_MAC_LEN) {
+		memcpy(s->tail + s->ntail, in, len);
+		s->ntail = total;
+		return 0;
+	}
+	/* everything but the last MEDIA_MAC_LEN bytes is ciphertext */
+	n = total - MEDIA_MAC_LEN;
+	fromtail = n < s->ntail ? n : s->ntail;
+	if ((rc = media_stream_dec(s, s->tail, fromtail, out, outlen)) != 0)
+		return rc;
+	if ((rc = media_stream_dec(s, in, n - fromtail, out, outlen)) != 0)
+		return rc;
+	/* new tail: rest of the old tail, then the end of in */
+	memmove(s->tail, s->tail + fromtail, s->ntail - fromtail);
+	s->ntail -= fromtail;
+	memcpy(s->tail + s->ntail, in + (n - fromtail), len - (n - fromtail));
+	s->ntail += len - (n - fromtail);
+	return 0;
+}
+
+int
+media_crypto_stream_final(struct media_crypto_stream *s, uint8_t *out,
+    size_t outcap, size_t *outlen, uint8_t file_sha256[MEDIA_SHA256_LEN],
+    uint8_t file_enc_sha256[MEDIA_SHA256_LEN])
+{
+	uint8_t mac[32], h[32];
+	int got = 0, rc = MEDIA_ERR_INVALID;
+
+	*outlen = 0;
+	if (s == NULL || s->done)
+		return MEDIA_ERR_STATE;
+	if (outcap < MEDIA_STREAM_SLACK)
+		return MEDIA_ERR_INVALID;
+	s->done = 1;
+	if (s->mode == MEDIA_STREAM_ENCRYPT) {
+		if (EVP_CipherFinal_ex(s->evp, out, &got) != 1)
+			goto out;
+		crypto_auth_hmacsha256_update(&s->hmac, out, (size_t)got);
+		crypto_auth_hmacsha256_final(&s->hmac, mac);
+		memcpy(out + got, mac, MEDIA_MAC_LEN);
+		*outlen = (size_t)got + MEDIA_MAC_LEN;
+		crypto_hash_sha256_update(&s->body_sha, out, *outlen);
+	} else {
+		crypto_auth_hmacsha256_final(&s->hmac, mac);
+		if (s->ntail != MEDIA_MAC_LEN ||
+		    sodium_memcmp(mac, s->tail, MEDIA_MAC_LEN) != 0) {
+			rc = MEDIA_ERR_MAC;
+			goto out;
+		}
+		if (EVP_CipherFinal_ex(s->evp, out, &got) != 1) {
+			rc = MEDIA_ERR_DECRYPT;
+			goto out;
+		}
+		*outlen = (size_t)got;
+		crypto_hash_sha256_update(&s->plain_sha, out, *outlen);
+	}
+	crypto_hash_sha256_final(&s->plain_sha, h);
+	if (file_sha256 != NULL)
+		memcpy(file_sha256, h, 32);
+	crypto_hash_sha256_final(&s->body_sha, h);
+	if (file_enc_sha256 != NULL)
+		memcpy(file_enc_sha256, h, 32);
+	rc = 0;
+out:
+	sodium_memzero(mac, sizeof(mac));
+	if (rc != 0)
+		*outlen = 0;
 	return rc;
 }

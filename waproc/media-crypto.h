@@ -26,6 +26,7 @@
 #define MEDIA_ERR_DECRYPT	(-4)	/* bad CBC padding */
 #define MEDIA_ERR_PLAINHASH	(-5)	/* fileSha256 mismatch */
 #define MEDIA_ERR_TOOBIG	(-6)
+#define MEDIA_ERR_STATE		(-7)	/* stream misuse / already final */
 
 struct media_keys {
 	uint8_t	iv[16];
@@ -68,5 +69,34 @@ int	media_crypto_decrypt(const uint8_t media_key[MEDIA_KEY_LEN],
 	    const char *info, const uint8_t *body, size_t bodylen,
 	    const uint8_t *file_enc_sha256, const uint8_t *file_sha256,
 	    uint8_t **plain, size_t *plainlen);
+
+/*
+ * Streaming form for large files (upload from / download to disk).
+ * mode MEDIA_STREAM_ENCRYPT: feed plaintext, get ct, then final gives the
+ * last block followed by the 10-byte MAC.  MEDIA_STREAM_DECRYPT: feed the
+ * downloaded body (MAC included, any chunking); final verifies the MAC and
+ * CBC padding.  Plaintext leaves before it is verified: on any decrypt
+ * error discard everything written so far.  In both modes final returns
+ * SHA256 of the plaintext and of the body (fileSha256, fileEncSha256; NULL
+ * to skip) for the caller to fill in or compare.
+ * update needs outcap >= len + MEDIA_STREAM_SLACK; final outcap >=
+ * MEDIA_STREAM_SLACK.
+ */
+#define MEDIA_STREAM_ENCRYPT	1
+#define MEDIA_STREAM_DECRYPT	0
+#define MEDIA_STREAM_SLACK	32
+
+struct media_crypto_stream;
+
+struct media_crypto_stream *media_crypto_stream_new(
+	    const uint8_t media_key[MEDIA_KEY_LEN], const char *info, int mode);
+void	media_crypto_stream_free(struct media_crypto_stream *);
+int	media_crypto_stream_update(struct media_crypto_stream *,
+	    const uint8_t *in, size_t len, uint8_t *out, size_t outcap,
+	    size_t *outlen);
+int	media_crypto_stream_final(struct media_crypto_stream *, uint8_t *out,
+	    size_t outcap, size_t *outlen,
+	    uint8_t file_sha256[MEDIA_SHA256_LEN],
+	    uint8_t file_enc_sha256[MEDIA_SHA256_LEN]);
 
 #endif
