@@ -611,6 +611,8 @@ binnode_enc_node(struct buf *b, const struct binnode *n, int depth)
 		return rc;
 	for (i = 0; i < n->nattrs; i++) {
 		a = &n->attrs[i];
+		if (a->key == NULL || a->key[0] == '\0' || a->value == NULL)
+			return BINNODE_EINVAL;
 		if ((rc = binnode_enc_cstr(b, a->key)) != 0)
 			return rc;
 		if (a->jid != NULL)

@@ -500,6 +500,10 @@ test_roundtrip(void)
 	T_EQ_INT(binnode_encode(n, &b), BINNODE_EINVAL, "empty tag refused");
 	binnode_free(n);
 	n = binnode_new("x");
+	binnode_set_attr(n, "", "v");
+	T_EQ_INT(binnode_encode(n, &b), BINNODE_EINVAL, "empty key refused");
+	binnode_free(n);
+	n = binnode_new("x");
 	jid_set(&j, "1", "s.whatsapp.net", 300);
 	binnode_set_attr_jid(n, "to", &j);
 	T_EQ_INT(binnode_encode(n, &b), BINNODE_EJID, "device 300 refused");
