@@ -747,6 +747,91 @@ test_group_round_trip(void)
 	signal_free_secret(other, otherlen);
 }
 
+/* Every single-byte change of an authenticated message fails cleanly, and
+ * no truncation of a state blob crashes. */
+static void
+test_robustness(void)
+{
+	struct party a, b;
+	struct signal_bundle bundle;
+	uint8_t *ct = NULL, *st = NULL, *pt, *ns, *gs = NULL, *gct = NULL;
+	uint8_t *gr = NULL, *skdm = NULL;
+	size_t ctlen, stlen, ptlen, nslen, i, gslen, gctlen, grlen, skdmlen;
+	struct signal_session_info si;
+	int type, bad_ok = 0, rc;
+
+	party_init(&a, 1, 100);
+	party_init(&b, 2, 200);
+	party_bundle(&b, &bundle, 1);
+	signal_session_initiate(&a.id, a.regid, &bundle, NULL, 0, &st, &stlen);
+	party_set(&a, st, stlen);
+	type = party_send(&a, "x", &ct, &ctlen);
+	party_recv(&b, type, ct, ctlen, "x");
+	free(ct);
+	type = party_send(&b, "reply", &ct, &ctlen);
+	for (i = 0; i < ctlen * 8; i++) {
+		ct[i / 8] ^= (uint8_t)(1u << (i % 8));
+		rc = signal_session_decrypt_msg(a.st, a.stlen, ct, ctlen, &pt,
+		    &ptlen, &ns, &nslen);
+		if (rc == 0) {
+			bad_ok++;
+			signal_free_secret(pt, ptlen);
+			signal_free_secret(ns, nslen);
+		}
+		ct[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	T_EQ_INT(bad_ok, 0, "no bit flip of a msg decrypts");
+	T_EQ_INT(party_recv(&a, type, ct, ctlen, "reply"), 0,
+	    "the original still does");
+	free(ct);
+	for (i = 0, bad_ok = 0; i < a.stlen; i++) {
+		rc = signal_session_info(a.st, i, &si);
+		if (rc == 0 && i > 0 && si.has_session)
+			bad_ok++;
+	}
+	T_OK(1, "every truncation of a session blob handled (%d loaded)",
+	    bad_ok);
+	signal_group_create(&gs, &gslen);
+	signal_group_skdm(gs, gslen, &skdm, &skdmlen);
+	signal_group_process_skdm(NULL, 0, skdm, skdmlen, &gr, &grlen);
+	signal_group_encrypt(gs, gslen, (const uint8_t *)"g", 1, &gct, &gctlen,
+	    &ns, &nslen);
+	signal_free_secret(ns, nslen);
+	for (i = 0, bad_ok = 0; i < gctlen * 8; i++) {
+		gct[i / 8] ^= (uint8_t)(1u << (i % 8));
+		rc = signal_group_decrypt(gr, grlen, gct, gctlen, &pt, &ptlen,
+		    &ns, &nslen);
+		if (rc == 0) {
+			bad_ok++;
+			signal_free_secret(pt, ptlen);
+			signal_free_secret(ns, nslen);
+		}
+		gct[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	T_EQ_INT(bad_ok, 0, "no bit flip of an skmsg decrypts");
+	for (i = 0; i < grlen; i++) {
+		rc = signal_group_decrypt(gr, i, gct, gctlen, &pt, &ptlen, &ns,
+		    &nslen);
+		if (rc == 0) {
+			signal_free_secret(pt, ptlen);
+			signal_free_secret(ns, nslen);
+		}
+	}
+	T_OK(1, "every truncation of a sender-key blob handled");
+	for (i = 0; i < skdmlen; i++) {
+		if (signal_group_process_skdm(NULL, 0, skdm, i, &ns,
+		    &nslen) == 0)
+			signal_free_secret(ns, nslen);
+	}
+	T_OK(1, "every truncation of an SKDM handled");
+	free(gct);
+	signal_free_secret(skdm, skdmlen);
+	signal_free_secret(gs, gslen);
+	signal_free_secret(gr, grlen);
+	party_free(&a);
+	party_free(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -766,6 +851,7 @@ main(int argc, char **argv)
 	T_RUN(test_session_reinit_and_archive);
 	T_RUN(test_group_vector);
 	T_RUN(test_group_round_trip);
+	T_RUN(test_robustness);
 	json_object_put(vec);
 	return t_done();
 }
