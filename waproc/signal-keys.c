@@ -202,6 +202,24 @@ signal_prekeys_generate(struct signal_prekey *out, size_t count,
 }
 
 void
+signal_id24_put(uint8_t out[3], uint32_t id)
+{
+	out[0] = (uint8_t)(id >> 16);
+	out[1] = (uint8_t)(id >> 8);
+	out[2] = (uint8_t)id;
+}
+
+int
+signal_id24_get(const uint8_t *in, size_t len, uint32_t *id)
+{
+	*id = 0;
+	if (in == NULL || len != 3)
+		return SIGNAL_ERR_INVALID;
+	*id = (uint32_t)in[0] << 16 | (uint32_t)in[1] << 8 | in[2];
+	return 0;
+}
+
+void
 signal_hmac_sha256(uint8_t out[32], const uint8_t *key, size_t klen,
     const uint8_t *msg, size_t len)
 {

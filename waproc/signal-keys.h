@@ -92,6 +92,11 @@ int	 signal_signed_prekey_verify(const uint8_t identity_pub[SIGNAL_KEY_LEN],
 uint32_t signal_prekeys_generate(struct signal_prekey *out, size_t count,
 	    uint32_t start_id);
 
+/* Prekey ids travel as 3-byte big-endian <id> elements in XML. */
+void	 signal_id24_put(uint8_t out[3], uint32_t id);
+/* 0, or SIGNAL_ERR_INVALID unless len == 3. */
+int	 signal_id24_get(const uint8_t *in, size_t len, uint32_t *id);
+
 /* Shared primitives (also used by media-crypto). */
 void	 signal_hmac_sha256(uint8_t out[32], const uint8_t *key, size_t klen,
 	    const uint8_t *msg, size_t len);

@@ -11,6 +11,9 @@
  * the stanza handled (and, for a pkmsg with *prekey_used, deletes the
  * one-time prekey); on failure the old blob stays valid and unchanged.
  *
+ * Calls for one address must be serialized by the caller (read blob, call,
+ * commit), as must calls for one sender-key name in signal-group.h.
+ *
  * All output buffers are xmalloc'd and owned by the caller: free state
  * blobs and plaintext with signal_free_secret(p, len) (they hold keys /
  * content).  Errors are SIGNAL_ERR_* (signal-keys.h).  Never logs.

@@ -125,6 +125,17 @@ test_keys_generate(void)
 	T_OK(pk[0].id == SIGNAL_PREKEY_ID_MAX - 1 &&
 	    pk[1].id == SIGNAL_PREKEY_ID_MAX && pk[2].id == 1 && next == 2,
 	    "prekey ids wrap, skipping 0 and 0xFFFFFF");
+	{
+		uint8_t id3[3];
+		uint32_t v;
+
+		signal_id24_put(id3, 0x01e240);
+		T_OK(id3[0] == 0x01 && id3[1] == 0xe2 && id3[2] == 0x40 &&
+		    signal_id24_get(id3, 3, &v) == 0 && v == 0x01e240,
+		    "3-byte prekey id round trip");
+		T_EQ_INT(signal_id24_get(id3, 2, &v), SIGNAL_ERR_INVALID,
+		    "short id refused");
+	}
 	reg = signal_registration_id_generate();
 	T_OK(reg >= 1 && reg <= 16380, "registration id range");
 }
