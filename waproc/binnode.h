@@ -108,7 +108,8 @@ struct binnode	*binnode_child(const struct binnode *, const char *tag);
 /* Number of children with this tag. */
 size_t		 binnode_count(const struct binnode *, const char *tag);
 int		 binnode_tag_is(const struct binnode *, const char *tag);
-/* Deep equality (attributes compared as sets, JIDs by value). */
+/* Deep equality: attributes in any order, JIDs by value, STRING and
+ * BYTES content by their bytes (what survives a wire round-trip). */
 int		 binnode_equal(const struct binnode *, const struct binnode *);
 
 /* --- wire --- */
