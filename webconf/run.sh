@@ -227,7 +227,8 @@ http_up() { curl -s -o /dev/null --max-time 1 "http://$1:$2/"; }
 start_devmgr() {
 	[ -x "$BIN_DIR/devmgr" ] || die "$BIN_DIR/devmgr missing: run make"
 	rm -f "$RUN_DIR/control.sock"
-	start devmgr "$BIN_DIR/devmgr" ${DEVMGR_FLAGS:-}
+	# -d: stay in the foreground (run.sh supervises it)
+	start devmgr "$BIN_DIR/devmgr" -d ${DEVMGR_FLAGS:-}
 	wait_for "devmgr (control.sock)" test -S "$RUN_DIR/control.sock"
 }
 
