@@ -197,7 +197,7 @@ out:
 	return rc;
 }
 
-/* ---- streaming ------------------------------------------------------------ */
+/* ---- streaming ---- */
 
 struct media_crypto_stream {
 	int				 mode;

@@ -3,7 +3,8 @@
  *
  *   expanded = HKDF-SHA256(mediaKey, salt none, info "WhatsApp <X> Keys", 112)
  *   iv [0:16], cipherKey [16:48], macKey [48:80], refKey [80:112]
- *   body = AES-256-CBC(cipherKey, iv, plain) || HMAC-SHA256(macKey, iv||ct)[0:10]
+ *   ct = AES-256-CBC(cipherKey, iv, plain),
+ *   body = ct || HMAC-SHA256(macKey, iv || ct)[0:10]
  *   fileSha256 = SHA256(plain), fileEncSha256 = SHA256(body)
  *
  * Pure functions over memory buffers; no network, no logging.  media.c
@@ -18,7 +19,7 @@
 #define MEDIA_KEY_LEN		32
 #define MEDIA_MAC_LEN		10
 #define MEDIA_SHA256_LEN	32
-#define MEDIA_CRYPTO_MAX	((size_t)2100 * 1024 * 1024)	/* > 2 GB docs */
+#define MEDIA_CRYPTO_MAX	((size_t)2100 * 1024 * 1024)	/* > 2 GB */
 
 #define MEDIA_ERR_INVALID	(-1)	/* bad argument / unknown kind */
 #define MEDIA_ERR_HASH		(-2)	/* fileEncSha256 mismatch */

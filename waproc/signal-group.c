@@ -90,7 +90,7 @@ grp_find(struct grp_record *r, uint32_t key_id)
 	return NULL;
 }
 
-/* ---- serialization -------------------------------------------------------- */
+/* ---- serialization ---- */
 
 static int
 grp_get_bin(uint8_t *dst, size_t n, protobuf_c_boolean has,
@@ -249,7 +249,7 @@ grp_record_store(const struct grp_record *r, uint8_t **out, size_t *outlen)
 	return 0;
 }
 
-/* ---- chain ---------------------------------------------------------------- */
+/* ---- chain ---- */
 
 static void
 grp_ck_seed(const uint8_t ck[32], uint8_t seed[32])
@@ -346,7 +346,7 @@ grp_seed_for(struct grp_state *s, uint32_t iteration, uint8_t seed[32])
 	return 0;
 }
 
-/* ---- API ------------------------------------------------------------------- */
+/* ---- API ---- */
 
 int
 signal_group_create(uint8_t **state, size_t *statelen)
@@ -467,7 +467,8 @@ signal_group_process_skdm(const uint8_t *state, size_t statelen,
 		i = (size_t)(old - r.st);
 		s = *old;
 		memset(old, 0, sizeof(*old));
-		memmove(&r.st[i], &r.st[i + 1], (r.n - i - 1) * sizeof(r.st[0]));
+		memmove(&r.st[i], &r.st[i + 1],
+		    (r.n - i - 1) * sizeof(r.st[0]));
 		r.n--;
 		memset(&r.st[r.n], 0, sizeof(r.st[0]));
 	} else {

@@ -63,7 +63,8 @@ int	 signal_keypair_from_priv(struct signal_keypair *,
 void	 signal_keypair_clear(struct signal_keypair *);
 /* X25519; rejects an all-zero result (low-order peer key). */
 int	 signal_dh(uint8_t out[SIGNAL_KEY_LEN],
-	    const uint8_t priv[SIGNAL_KEY_LEN], const uint8_t pub[SIGNAL_KEY_LEN]);
+	    const uint8_t priv[SIGNAL_KEY_LEN],
+	    const uint8_t pub[SIGNAL_KEY_LEN]);
 void	 signal_pub_serialize(uint8_t out[SIGNAL_PUB_SER_LEN],
 	    const uint8_t pub[SIGNAL_KEY_LEN]);
 /* Exactly 33 bytes starting with 0x05.  0 or SIGNAL_ERR_KEY. */

@@ -39,7 +39,7 @@ struct sess_state {
 	uint8_t			root[32];
 	uint32_t		prev_counter;
 	int			has_sender;
-	struct signal_keypair	ratchet;		/* our sending ratchet */
+	struct signal_keypair	ratchet;	/* our sending ratchet */
 	uint8_t			send_ck[32];
 	uint32_t		send_index;
 	struct sess_chain	recv[SIGNAL_MAX_RECV_CHAINS];	/* oldest 1st */
@@ -66,7 +66,7 @@ struct sess_msg_keys {
 	uint8_t	iv[16];
 };
 
-/* ---- chain and key derivation ------------------------------------------ */
+/* ---- chain and key derivation ---- */
 
 static void
 sess_ck_seed(const uint8_t ck[32], uint8_t seed[32])
@@ -136,7 +136,7 @@ sess_x3dh_derive(const uint8_t *secrets, size_t len, uint8_t root[32],
 	sodium_memzero(out, sizeof(out));
 }
 
-/* ---- in-memory state ---------------------------------------------------- */
+/* ---- in-memory state ---- */
 
 static void
 sess_chain_clear(struct sess_chain *c)
@@ -198,7 +198,8 @@ sess_record_set_current(struct sess_record *r, struct sess_state *st)
 	if (r->cur != NULL) {
 		if (r->nprev == SIGNAL_SESSION_ARCHIVED)
 			sess_state_free(r->prev[--r->nprev]);
-		memmove(&r->prev[1], &r->prev[0], r->nprev * sizeof(r->prev[0]));
+		memmove(&r->prev[1], &r->prev[0],
+		    r->nprev * sizeof(r->prev[0]));
 		r->prev[0] = r->cur;
 		r->nprev++;
 	}
@@ -322,7 +323,7 @@ sess_chain_seed(struct sess_state *st, struct sess_chain *c, uint32_t counter,
 	return 0;
 }
 
-/* ---- serialization ------------------------------------------------------ */
+/* ---- serialization ---- */
 
 static int
 sess_get_bin(uint8_t *dst, size_t n, protobuf_c_boolean has,
@@ -626,7 +627,7 @@ sess_record_store(const struct sess_record *r, uint8_t **out, size_t *outlen)
 	return 0;
 }
 
-/* ---- protocol ------------------------------------------------------------ */
+/* ---- protocol ---- */
 
 /* MAC = HMAC(macKey, senderId33 || receiverId33 || msg)[0:8] */
 static void
