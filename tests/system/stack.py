@@ -216,7 +216,6 @@ class Stack:
             "RESTART_BACKOFF_MAX_MS": "2000",
             "HEARTBEAT_INTERVAL_MS": "1000",
             "HEARTBEAT_TIMEOUT_MS": "5000",
-            "IPC_TIMEOUT_MS": "1500",
         })
         e.update({k: str(v) for k, v in self.extra_env.items()})
         return e

@@ -173,9 +173,8 @@ class Suite:
             ("expired", mint_jwt(self.key, self.claims(
                 iat=int(time.time()) - 7200, exp=int(time.time()) - 3600))),
             ("alg none", mint_jwt(self.key, self.claims(), alg="none")),
-            ("alg none with a signature", mint_jwt(
-                self.key, self.claims(), header={"alg": "none"}) +
-                good_tok.split(".")[2]),
+            ("alg none with a valid HMAC", mint_jwt(
+                self.key, self.claims(), header={"alg": "none"})),
             ("alg HS512 label", mint_jwt(self.key, self.claims(),
                                          header={"alg": "HS512", "typ": "JWT"})),
             ("wrong key", mint_jwt(b"k" * 32, self.claims())),
