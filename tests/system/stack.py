@@ -332,12 +332,20 @@ class Stack:
 
     def logs(self, lines=40):
         out = []
-        for d in (self.log_dir, os.path.join(self.web_dir, "logs")):
+        dirs = [self.log_dir, os.path.join(self.web_dir, "logs")]
+        try:
+            dirs += [os.path.join(self.var_dir, "devices", d) for d in
+                     sorted(os.listdir(os.path.join(self.var_dir, "devices")))]
+        except OSError:
+            pass
+        for d in dirs:
             try:
                 names = sorted(os.listdir(d))
             except OSError:
                 continue
             for n in names:
+                if not n.endswith(".log"):
+                    continue
                 p = os.path.join(d, n)
                 try:
                     with open(p, "rb") as f:
