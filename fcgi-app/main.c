@@ -1,0 +1,367 @@
+/*
+ * main.c - the fcgi-app program: a FastCGI responder (libfcgi
+ * FCGX_Accept_r loop).  Runs either on a listening socket inherited on fd 0
+ * (spawn-fcgi, lighttpd bin-path, mod_fcgid) or standalone with -s, binding
+ * a unix socket (0660) or host:port itself and pre-forking -w workers,
+ * restarting any that dies; SIGTERM stops them all.  Each worker owns one
+ * ZeroMQ context and one IPC client to devmgr.  This file only moves bytes
+ * between FastCGI and app_handle; it never exits because of a request.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <sodium.h>
+
+#include "config.h"
+#include "fcgi.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define WORKERS_MAX	256
+#define READ_CHUNK	65536
+
+static volatile sig_atomic_t main_stop;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: fcgi-app [-n] [-f config] [-s socket|host:port]"
+	    " [-w workers]\n"
+	    "  without -s, fd 0 must be the FastCGI listening socket\n"
+	    "  (spawn-fcgi, lighttpd bin-path)\n");
+	exit(2);
+}
+
+static void
+main_on_term(int sig)
+{
+	main_stop = 1;
+	FCGX_ShutdownPending();
+}
+
+static int
+main_fd0_listening(void)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
+}
+
+static int
+main_bind_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	int fd, probe;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatalx("socket path too long: %s", path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			fatalx("%s exists and is not a socket", path);
+		probe = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof(sun)) == 0)
+			fatalx("%s: another fcgi-app is listening", path);
+		if (probe != -1)
+			close(probe);
+		unlink(path);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("socket");
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("bind %s", path);
+	umask(old);
+	if (chmod(path, 0660) == -1)
+		fatal("chmod %s", path);
+	if (listen(fd, 1024) == -1)
+		fatal("listen %s", path);
+	/* FastCGI workers inherit it. */
+	fcntl(fd, F_SETFD, 0);
+	return fd;
+}
+
+/* Read exactly n body bytes into req->body; -1 when the stream ends early. */
+static int
+main_read_body(FCGX_Request *fr, struct request *req, size_t n)
+{
+	size_t got = 0;
+	int k, want;
+
+	req->body.max = n + 1;
+	if (n == 0)
+		return 0;
+	if (buf_reserve(&req->body, n) == -1)
+		return -1;
+	while (got < n) {
+		want = n - got > READ_CHUNK ? READ_CHUNK : (int)(n - got);
+		k = FCGX_GetStr((char *)req->body.data + got, want, fr->in);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	req->body.len = got;
+	return got == n ? 0 : -1;
+}
+
+static void
+main_one(struct app *a, FCGX_Request *fr, struct request *req,
+    struct response *resp, struct buf *head)
+{
+	uint64_t t0 = ipc_mono_ms();
+
+	if (request_begin(req, fr->envp, a->body_max, a->upload_max,
+	    a->trusted, resp) == 0) {
+		if (main_read_body(fr, req, req->content_length > 0 ?
+		    (size_t)req->content_length : 0) == -1)
+			reply_error(resp, 0, "INCOMPLETE_BODY",
+			    "Request body shorter than Content-Length");
+		else
+			app_handle(a, req, resp);
+	} else {
+		a->nrequests++;
+		if (resp->status < 600)
+			a->nstatus[resp->status]++;
+	}
+	reply_head(resp, head);
+	FCGX_PutStr((const char *)head->data, (int)head->len, fr->out);
+	if (req->method != M_HEAD && resp->body.len > 0)
+		FCGX_PutStr((const char *)resp->body.data, (int)resp->body.len,
+		    fr->out);
+	log_debug("%s %s -> %d (%llu ms)", req->method_str ? req->method_str :
+	    "?", req->path, resp->status,
+	    (unsigned long long)(ipc_mono_ms() - t0));
+}
+
+static void main_worker(struct app *, int, int) __attribute__((noreturn));
+
+static void
+main_worker(struct app *a, int listenfd, int index)
+{
+	struct sigaction sa;
+	FCGX_Request fr;
+	struct request req;
+	struct response resp;
+	struct buf head;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_on_term;	/* no SA_RESTART: accept returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	a->worker = index;
+	a->started = (long)time(NULL);
+	randombytes_buf(a->cache_key, sizeof(a->cache_key));
+	app_connect(a);
+	if (FCGX_Init() != 0)
+		fatalx("FCGX_Init");
+	if (FCGX_InitRequest(&fr, listenfd, 0) != 0)
+		fatalx("FCGX_InitRequest");
+	request_init(&req);
+	reply_init(&resp);
+	buf_init(&head, 32 * 1024);
+	log_debug("worker %d ready (pid %ld)", index, (long)getpid());
+	while (!main_stop && FCGX_Accept_r(&fr) >= 0) {
+		request_reset(&req);
+		reply_reset(&resp);
+		main_one(a, &fr, &req, &resp, &head);
+		FCGX_Finish_r(&fr);
+	}
+	request_free(&req);
+	reply_free(&resp);
+	buf_free(&head);
+	app_free(a);
+	exit(0);
+}
+
+static pid_t
+main_spawn(struct app *a, int listenfd, int index)
+{
+	pid_t pid;
+
+	switch ((pid = fork())) {
+	case -1:
+		log_warn("fork");
+		return -1;
+	case 0:
+		main_worker(a, listenfd, index);
+	default:
+		return pid;
+	}
+}
+
+static void
+main_supervise(struct app *a, int listenfd, int n)
+{
+	pid_t pids[WORKERS_MAX];
+	time_t born[WORKERS_MAX];
+	struct sigaction sa;
+	int i, st, alive;
+	pid_t pid;
+	time_t deadline;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	for (i = 0; i < n; i++) {
+		pids[i] = main_spawn(a, listenfd, i);
+		born[i] = time(NULL);
+	}
+	log_info("%d workers started", n);
+	while (!main_stop) {
+		pid = waitpid(-1, &st, 0);
+		if (pid == -1 && errno != EINTR)
+			sleep(1);
+		for (i = 0; pid > 0 && i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			if (WIFSIGNALED(st))
+				log_warnx("worker %d (pid %ld) killed by signal "
+				    "%d", i, (long)pid, WTERMSIG(st));
+			else if (!main_stop)
+				log_warnx("worker %d (pid %ld) exited with %d",
+				    i, (long)pid, WEXITSTATUS(st));
+			pids[i] = -1;
+		}
+		for (i = 0; i < n && !main_stop; i++) {
+			if (pids[i] != -1)
+				continue;
+			if (time(NULL) - born[i] < 1)
+				sleep(1);	/* crash loop: slow down */
+			if (main_stop)
+				break;
+			pids[i] = main_spawn(a, listenfd, i);
+			born[i] = time(NULL);
+		}
+	}
+	log_info("stopping %d workers", n);
+	for (i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	deadline = time(NULL) + 5;
+	for (;;) {
+		alive = 0;
+		for (i = 0; i < n; i++) {
+			if (pids[i] <= 0)
+				continue;
+			if (waitpid(pids[i], &st, WNOHANG) == pids[i])
+				pids[i] = -1;
+			else
+				alive++;
+		}
+		if (!alive)
+			break;
+		if (time(NULL) >= deadline) {
+			for (i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);
+			deadline = time(NULL) + 60;
+		}
+		usleep(20000);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cfg = NULL, *sock = NULL;
+	struct app app;
+	long nworkers = -1;
+	int ch, print = 0, listenfd, own_socket = 0;
+	char *end;
+
+	log_init("fcgi-app", LOG_LVL_INFO);
+	while ((ch = getopt(argc, argv, "f:ns:w:h")) != -1) {
+		switch (ch) {
+		case 'f':
+			cfg = optarg;
+			break;
+		case 'n':
+			print = 1;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'w':
+			nworkers = strtol(optarg, &end, 10);
+			if (*end != '\0' || nworkers < 1 ||
+			    nworkers > WORKERS_MAX)
+				fatalx("-w: 1..%d", WORKERS_MAX);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (config_load(cfg) == -1)
+		fatalx("cannot read config %s", cfg ? cfg : "");
+	if (print) {
+		config_print(stdout);
+		return 0;
+	}
+	if (sodium_init() == -1)
+		fatalx("sodium_init");
+	app_init(&app, 0);
+	if (!app.auth_enabled)
+		log_warnx("*** API_AUTH_ENABLED=false: AUTHENTICATION IS OFF, "
+		    "every request acts as admin '%s' ***", app.admin_user);
+
+	if (sock != NULL) {
+		if (strchr(sock, '/') == NULL && strchr(sock, ':') != NULL) {
+			if ((listenfd = FCGX_OpenSocket(sock, 1024)) == -1)
+				fatalx("cannot listen on %s", sock);
+		} else {
+			listenfd = main_bind_unix(sock);
+			own_socket = 1;
+		}
+		if (nworkers == -1)
+			nworkers = sysconf(_SC_NPROCESSORS_ONLN) > 0 ?
+			    sysconf(_SC_NPROCESSORS_ONLN) : 2;
+		if (nworkers > WORKERS_MAX)
+			nworkers = WORKERS_MAX;
+		log_info("listening on %s", sock);
+	} else {
+		if (!main_fd0_listening())
+			fatalx("fd 0 is not a listening socket: use -s "
+			    "(or run under spawn-fcgi / lighttpd bin-path)");
+		listenfd = 0;
+		if (nworkers == -1)
+			nworkers = 1;
+	}
+	if (nworkers == 1 && !own_socket)
+		main_worker(&app, listenfd, 0);	/* the manager supervises us */
+	main_supervise(&app, listenfd, (int)nworkers);
+	if (own_socket)
+		unlink(sock);
+	log_info("stopped");
+	return 0;
+}
