@@ -1,0 +1,33 @@
+/*
+ * store.h - the device store: $WAPROC_DIR/store.db, owned by this waproc
+ * alone (credentials, Signal state, LID map, contacts, chats, messages,
+ * outbox, webhook queue; schema in sql/device/).  store.c is the only file
+ * with SQL on it.  The directory is 0700, the file 0600, WAL mode.
+ */
+#ifndef WAPROC_STORE_H
+#define WAPROC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* Create dir (0700) if missing, open/create store.db (0600), migrate. */
+struct store	*store_open(const char *dir);
+void		 store_close(struct store *);
+int		 store_schema_version(struct store *);
+size_t		 store_migration_count(void);
+const char	*store_migration(size_t i, const char **name);
+
+int		 store_begin(struct store *);
+int		 store_commit(struct store *);
+void		 store_rollback(struct store *);
+
+/* Named credential blobs.  get: 0 found (*val malloc'd), 1 absent, -1. */
+int		 store_cred_get(struct store *, const char *name, uint8_t **val,
+		    size_t *len);
+int		 store_cred_set(struct store *, const char *name,
+		    const uint8_t *val, size_t len);
+int		 store_cred_delete(struct store *, const char *name);
+
+#endif
