@@ -401,23 +401,26 @@ request_parse_body(struct request *r, struct response *resp)
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, (const char *)r->body.data,
 	    (int)r->body.len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+	end = json_tokener_get_parse_end(tok);
+	if (o == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+		o = json_tokener_parse_ex(tok, "", 1);	/* end of input */
+		end = r->body.len;
+	}
+	if (json_tokener_get_error(tok) != json_tokener_success) {
 		json_object_put(o);
 		reply_error(resp, 0, "INVALID_JSON", "Malformed JSON body");
 		return -1;
 	}
 	/* Only whitespace may follow the value. */
-	for (end = json_tokener_get_parse_end(tok); end < r->body.len; end++)
+	for (; end < r->body.len; end++)
 		if (!isspace(r->body.data[end])) {
 			json_object_put(o);
 			reply_error(resp, 0, "INVALID_JSON",
 			    "Trailing data after the JSON body");
 			return -1;
 		}
-	if (json_object_is_type(o, json_type_null)) {
-		json_object_put(o);
+	if (o == NULL)		/* JSON null: no body */
 		return 0;
-	}
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		reply_error(resp, 0, "VALIDATION_ERROR",
