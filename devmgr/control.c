@@ -127,6 +127,16 @@ control_users_reload(void)
 	nusers = n;
 }
 
+void
+control_cleanup(void)
+{
+	if (users != NULL)
+		sodium_memzero(users, nusers * sizeof(*users));
+	free(users);
+	users = NULL;
+	nusers = 0;
+}
+
 static const struct reg_user *
 control_user(const char *name)
 {

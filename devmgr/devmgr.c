@@ -351,6 +351,7 @@ main(int argc, char *argv[])
 	log_info("shutting down");
 	worker_shutdown();
 	webhook_cleanup();
+	control_cleanup();
 	zmq_close(dm.control);
 	zmq_close(dm.workers);
 	zmq_close(dm.events);

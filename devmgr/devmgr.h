@@ -103,6 +103,7 @@ json_object *control_device_json(const struct reg_device *,
 	    const struct worker_info *);
 /* User cache. */
 void	 control_users_reload(void);
+void	 control_cleanup(void);
 
 /* ---- events.c ---- */
 /*

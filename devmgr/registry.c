@@ -330,7 +330,8 @@ registry_user_add(struct registry *r, const char *name, const char *role,
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	if (rc == SQLITE_CONSTRAINT)
+	if (rc == SQLITE_CONSTRAINT &&
+	    sqlite3_extended_errcode(r->db) == SQLITE_CONSTRAINT_UNIQUE)
 		return 1;
 	log_warnx("registry: user add: %s", sqlite3_errmsg(r->db));
 	return -1;
@@ -510,7 +511,8 @@ registry_device_insert(struct registry *r, const struct reg_device *d)
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	if (rc == SQLITE_CONSTRAINT)
+	if (rc == SQLITE_CONSTRAINT &&
+	    sqlite3_extended_errcode(r->db) == SQLITE_CONSTRAINT_UNIQUE)
 		return 1;
 	log_warnx("registry: device insert: %s", sqlite3_errmsg(r->db));
 	return -1;

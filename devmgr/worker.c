@@ -465,6 +465,9 @@ w_terminate(struct worker *w, enum wstop why, const char *cause)
 	w->kill_at = ipc_mono_ms() + STOP_GRACE_MS;
 	snprintf(w->stop_cause, sizeof(w->stop_cause), "%s",
 	    cause ? cause : "");
+	if (why == STOP_STOP)
+		events_status(w->hash, "stopping", "stopping", cause, -1, -1,
+		    NULL);
 }
 
 void
