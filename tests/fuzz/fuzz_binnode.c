@@ -1,5 +1,6 @@
 /*
- * fuzz_binnode.c - libFuzzer target for the WABinary decoder (waproc/binnode.c).
+ * fuzz_binnode.c - libFuzzer target for the WABinary decoder
+ * (waproc/binnode.c).
  * Any input: decode as a received payload (flag byte, maybe zlib) and as a
  * bare node.  Whatever decodes must encode, decode again to an equal tree,
  * and print within a bounded buffer.  Crashes, leaks, UB or a broken

@@ -857,6 +857,23 @@ frames_ok(const struct frames *f)
 	    memcmp(f->data[2], "abc", 3) == 0;
 }
 
+struct big_seen {
+	size_t	n;
+	uint8_t	last;
+};
+
+static int
+big_cb(void *arg, const uint8_t *p, size_t len)
+{
+	struct big_seen *s = arg;
+
+	if (len != FRAME_MAX_PAYLOAD)
+		return -1;
+	s->n++;
+	s->last = p[len - 1];
+	return 0;
+}
+
 static void
 test_frame_reader(void)
 {
@@ -932,6 +949,27 @@ test_frame_reader(void)
 	T_OK(rc == 0 && frame_reader_pending(&r) == 3 && r.body.cap < 4096,
 	    "max frame announced, only data buffered");
 	frame_reader_free(&r);
+
+	/* a full 2^24-1 frame, fed in 1 MiB chunks */
+	{
+		size_t total = FRAME_HDR_LEN + FRAME_MAX_PAYLOAD, off, chunk;
+		uint8_t *big = calloc(1, total);
+		struct big_seen seen = { 0, 0 };
+
+		big[0] = big[1] = big[2] = 0xff;
+		big[total - 1] = 0x5a;
+		frame_reader_init(&r, 0);
+		rc = 0;
+		for (off = 0; off < total && rc == 0; off += chunk) {
+			chunk = total - off < (1u << 20) ? total - off : 1u << 20;
+			rc = frame_reader_feed(&r, big + off, chunk, big_cb,
+			    &seen);
+		}
+		T_OK(rc == 0 && seen.n == 1 && seen.last == 0x5a,
+		    "largest frame (16 MiB - 1) reassembled");
+		frame_reader_free(&r);
+		free(big);
+	}
 
 	/* callback error stops and sticks */
 	memset(&f, 0, sizeof(f));
