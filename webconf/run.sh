@@ -82,6 +82,7 @@ prepare_web_dir() {
 	    > "$WEB_DIR/www/_static/hello.json"
 	# JSON bodies for the errors the web server itself produces.
 	for e in 400:BAD_REQUEST:"Malformed HTTP request" \
+	    404:NOT_FOUND:"Not found" \
 	    405:METHOD_NOT_ALLOWED:"Method not allowed" \
 	    408:REQUEST_TIMEOUT:"Request timeout" \
 	    411:LENGTH_REQUIRED:"Content-Length required" \
@@ -180,7 +181,8 @@ start() {
 	else
 		"$@" &
 	fi
-	eval "PID_$n=$!"
+	LAST_PID=$!
+	eval "PID_$n=$LAST_PID"
 	case " $NAMES " in *" $n "*) ;; *) NAMES="$NAMES $n";; esac
 	eval "CMD_$n=\$*"
 	write_state
@@ -211,11 +213,16 @@ write_state() {
 	} > "$STATE.tmp" && mv -f "$STATE.tmp" "$STATE"
 }
 
-# wait_for WHAT TEST... : up to ${STACK_WAIT:-15} s for TEST to succeed.
+# wait_for WHAT TEST... : up to ${STACK_WAIT:-15} s for TEST to succeed;
+# gives up at once when the program last started has died.
 wait_for() {
 	what=$1; shift
 	i=0
 	while ! "$@" 2>/dev/null; do
+		if ! alive "$LAST_PID"; then
+			say "$what: the program exited (see its log${STACK_LOG_DIR:+ in $STACK_LOG_DIR})"
+			return 1
+		fi
 		i=$((i + 1))
 		[ "$i" -gt $(( ${STACK_WAIT:-15} * 20 )) ] && { say "$what not ready"; return 1; }
 		sleep 0.05

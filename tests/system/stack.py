@@ -22,6 +22,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -424,11 +425,9 @@ class Stack:
         s = socket.create_connection((self.host, self.api_port), timeout)
         buf = b""
         try:
+            # no half-close: nginx takes EOF from the client as an abort
+            # (499, no answer) while FastCGI works; Connection: close ends it
             s.sendall(data)
-            try:
-                s.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
             while True:
                 try:
                     x = s.recv(65536)
@@ -439,6 +438,8 @@ class Stack:
                 if not x:
                     break
                 buf += x
+                if response_complete(buf):
+                    break
         finally:
             s.close()
         return parse_http_response(buf)
@@ -467,6 +468,21 @@ class Stack:
                 return v
             time.sleep(every)
         return pred()
+
+
+def response_complete(buf):
+    """True when buf holds a whole response (a server may linger before
+    it closes)."""
+    head, sep, body = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    h = head.lower()
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", h)
+    if m:
+        return len(body) >= int(m.group(1))
+    if b"transfer-encoding: chunked" in h:
+        return body.endswith(b"0\r\n\r\n")
+    return False
 
 
 def parse_http_response(buf):
