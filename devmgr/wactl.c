@@ -40,6 +40,7 @@ usage_text(FILE *f)
 	    "  devices list [--status S] [--limit N] [--offset N]\n"
 	    "  devices info|start|stop|restart HASH\n"
 	    "  devices delete HASH [--force]\n"
+	    "  devices call HASH PATH [--method M] [--body JSON]\n"
 	    "  devices register [--owner USER] [--name NAME] [--no-start]\n"
 	    "      [--webhook URL] [--webhook-secret S]\n"
 	    "      [--status-webhook URL] [--secret S]\n"
@@ -264,6 +265,56 @@ optval(int argc, char **argv, int *i)
 	return argv[++*i];
 }
 
+/* devices call HASH PATH [--method M] [--body JSON]: the device's answer. */
+static int
+cmd_device_call(int argc, char **argv, json_object *unused)
+{
+	Ipc__Request req = IPC__REQUEST__INIT;
+	Ipc__Principal who = IPC__PRINCIPAL__INIT;
+	Ipc__Reply *r = NULL;
+	const char *method = "GET", *body = NULL;
+	static char ep[4200];
+	int i, rc;
+
+	json_object_put(unused);
+	if (argc < 3)
+		usage();
+	for (i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "--method") == 0)
+			method = optval(argc, argv, &i);
+		else if (strcmp(argv[i], "--body") == 0)
+			body = optval(argc, argv, &i);
+		else
+			usage();
+	}
+	config_endpoint(ep, sizeof(ep), "control");
+	zctx = zmq_ctx_new();
+	client = ipc_client_new(zctx, ep);
+	who.user = (char *)"wactl";
+	who.role = (char *)"admin";
+	who.operator_ = 1;
+	req.who = &who;
+	req.device = argv[1];
+	req.method = (char *)method;
+	req.path = argv[2];
+	req.rate_exempt = 1;
+	if (body != NULL) {
+		req.json.data = (uint8_t *)body;
+		req.json.len = strlen(body);
+	}
+	if (ipc_client_call(client, IPC_DEVICE_CALL, &req, &r,
+	    (int)config_get_int("DEVICE_CALL_TIMEOUT_MS") + 1000) == -1) {
+		fprintf(stderr, "wactl: devmgr is not answering on %s\n", ep);
+		return EX_UNREACH;
+	}
+	rc = r->status >= 400 ? EX_REFUSED : EX_OK;
+	if (print_common(rc, r))
+		printf("%d %.*s\n", r->status, (int)r->json.len,
+		    (const char *)r->json.data);
+	ipc_reply_free(r);
+	return rc;
+}
+
 static int
 cmd_devices(int argc, char **argv)
 {
@@ -348,6 +399,8 @@ cmd_devices(int argc, char **argv)
 		}
 		goto out;
 	}
+	if (strcmp(sub, "call") == 0)
+		return cmd_device_call(argc, argv, args);
 	for (k = 0; k < sizeof(simple) / sizeof(simple[0]); k++)
 		if (strcmp(sub, simple[k].name) == 0)
 			break;

@@ -247,7 +247,6 @@ def main():
         ok(d.get("process", {}).get("restarts", 0) >= 1,
            "restart counted", d.get("process"))
 
-        # a device call reaches waproc and gets its honest answer
         rc, out, err = wactl("--json", "devices", "stop", h)
         ok(rc == 0, "devices stop", err)
         ok(wait_for(lambda: (info(h) or {}).get("status") == "stopped", 6),
@@ -255,6 +254,19 @@ def main():
         rc, out, err = wactl("devices", "start", h)
         ok(rc == 0, "devices start", err)
         ok(wait_for(lambda: running_pid(h), 10), "running again")
+
+        rc, out, err = wactl("--json", "devices", "call", h, "/app/status")
+        try:
+            res = json.loads(out)["data"]["results"]
+        except (ValueError, KeyError, TypeError):
+            res = None
+        ok(rc == 0 and res == {"is_connected": False, "is_logged_in": False,
+                               "device_id": ""},
+           "device call /app/status answered by waproc", out + err)
+        rc, out, err = wactl("devices", "call", h, "/send/message",
+                             "--method", "POST", "--body", '{"phone":"1"}')
+        ok(rc == 1 and "AUTHENTICATION_ERROR" in err,
+           "device call before login: GOWA's 401, no fake success", err)
 
         rc, out, err = wactl("stats")
         ok(rc == 0 and "1 running" in out, "wactl stats", out + err)
