@@ -223,6 +223,7 @@ int	 form_multipart_json(const uint8_t *body, size_t len,
 void	 form_add_field(json_object *obj, const char *key, const char *val,
 	    size_t vallen);
 int	 form_boundary(const char *content_type, char *out, size_t outlen);
+int	 form_utf8_valid(const char *, size_t);
 
 /* reply.c */
 int	 reply_status_of(const char *code);	/* 500 if unknown */

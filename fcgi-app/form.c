@@ -53,6 +53,45 @@ form_hexval(int c)
 	return -1;
 }
 
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+int
+form_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *e = s + len;
+	unsigned int c, n, i, min;
+
+	while (s < e) {
+		c = *s++;
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			min = 0x80;
+			c &= 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			min = 0x800;
+			c &= 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			min = 0x10000;
+			c &= 0x07;
+		} else
+			return 0;
+		if ((size_t)(e - s) < n)
+			return 0;
+		for (i = 0; i < n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			c = c << 6 | (s[i] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		s += n;
+	}
+	return 1;
+}
+
 /*
  * Percent-decode s[0..len) in place (plus: '+' means space) and NUL
  * terminate.  Returns the new length, or (size_t)-1 on a bad escape or an
@@ -196,6 +235,10 @@ form_urlencoded_json(const char *s, size_t len, json_object **out)
 		goto out;
 	if ((n = form_parse_query(copy, kv, REQ_KV_MAX)) == -1)
 		goto out;
+	for (i = 0; i < n; i++)
+		if (!form_utf8_valid(kv[i].key, strlen(kv[i].key)) ||
+		    !form_utf8_valid(kv[i].val, kv[i].vallen))
+			goto out;
 	*out = json_object_new_object();
 	for (i = 0; i < n; i++)
 		form_add_field(*out, kv[i].key, kv[i].val, kv[i].vallen);
@@ -388,12 +431,23 @@ form_multipart_json(const uint8_t *body, size_t len, const char *ct,
 			*why = "unterminated multipart body";
 			goto bad;
 		}
+		if (isfile && (!form_utf8_valid(filename, strlen(filename)) ||
+		    !form_utf8_valid(mime, strlen(mime)) ||
+		    !form_utf8_valid(name, strlen(name)))) {
+			*why = "multipart names must be UTF-8";
+			goto bad;
+		}
 		if (isfile)
 			form_file(obj, name, filename, mime, p,
 			    (size_t)(next - p));
 		else {
-			if (memchr(p, '\0', (size_t)(next - p)) != NULL)
+			if (memchr(p, '\0', (size_t)(next - p)) != NULL ||
+			    !form_utf8_valid((const char *)p,
+			    (size_t)(next - p)) || !form_utf8_valid(name,
+			    strlen(name))) {
+				*why = "multipart field is not UTF-8 text";
 				goto bad;
+			}
 			val = xstrndup((const char *)p, (size_t)(next - p));
 			form_add_field(obj, name, val, (size_t)(next - p));
 			free(val);

@@ -219,6 +219,7 @@ request_split(struct request *r)
 			return -1;
 		l = form_pct_decode(s, strlen(s), 0);
 		if (l == (size_t)-1 || memchr(s, '/', l) != NULL ||
+		    !form_utf8_valid(s, l) ||
 		    strcmp(s, "..") == 0 || strcmp(s, ".") == 0)
 			return -1;
 		r->segs[r->nsegs++] = s;
@@ -294,6 +295,13 @@ request_begin(struct request *r, char **env, size_t body_max,
 		return -1;
 	}
 	r->nquery = n;
+	for (n = 0; n < r->nquery; n++)
+		if (!form_utf8_valid(r->query[n].key, strlen(r->query[n].key)) ||
+		    !form_utf8_valid(r->query[n].val, r->query[n].vallen)) {
+			reply_error(resp, 0, "INVALID_QUERY",
+			    "Query string is not UTF-8");
+			return -1;
+		}
 
 	r->content_type = request_env(r, "CONTENT_TYPE");
 	if (r->content_type != NULL && *r->content_type == '\0')
@@ -398,7 +406,8 @@ request_parse_body(struct request *r, struct response *resp)
 	if (tok == NULL)
 		tok = json_tokener_new_ex(REQ_JSON_DEPTH);
 	json_tokener_reset(tok);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, (const char *)r->body.data,
 	    (int)r->body.len);
 	end = json_tokener_get_parse_end(tok);

@@ -228,6 +228,7 @@ test_request_paths(void)
 	char *nul[] = { "REQUEST_URI=/api/a%00b", NULL };
 	char *slash[] = { "REQUEST_URI=/api/message/a%2Fb/read", NULL };
 	char *badq[] = { "REQUEST_URI=/api/health?a=%zz", NULL };
+	char *badu[] = { "REQUEST_URI=/api/message/%C0%AF/read", NULL };
 
 	T_EQ_INT(mkreq(&r, &resp, ng), 0, "nginx ok");
 	T_EQ_INT(r.nsegs, 4, "4 segments");
@@ -251,6 +252,8 @@ test_request_paths(void)
 	T_EQ_INT(mkreq(&r, &resp, nul), -1, "%00 refused");
 	endreq(&r, &resp);
 	T_EQ_INT(mkreq(&r, &resp, slash), -1, "encoded slash refused");
+	endreq(&r, &resp);
+	T_EQ_INT(mkreq(&r, &resp, badu), -1, "non-UTF-8 segment refused");
 	endreq(&r, &resp);
 	T_EQ_INT(mkreq(&r, &resp, badq), -1, "bad query escape refused");
 	T_OK(strstr(body(&resp), "INVALID_QUERY") != NULL, "INVALID_QUERY");
@@ -427,6 +430,19 @@ test_multipart(void)
 	    "too many parts refused");
 }
 
+static void
+test_utf8(void)
+{
+	T_OK(form_utf8_valid("plain", 5), "ascii");
+	T_OK(form_utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9),
+	    "2, 3 and 4 byte sequences");
+	T_OK(!form_utf8_valid("\xff", 1), "0xff");
+	T_OK(!form_utf8_valid("\xc0\xaf", 2), "overlong");
+	T_OK(!form_utf8_valid("\xed\xa0\x80", 3), "surrogate");
+	T_OK(!form_utf8_valid("\xf4\x90\x80\x80", 4), "past U+10FFFF");
+	T_OK(!form_utf8_valid("\xe2\x82", 2), "truncated");
+}
+
 static int
 parse_body(const char *ct, const char *b, struct response *resp)
 {
@@ -469,6 +485,10 @@ test_json_body(void)
 	deep[i] = '\0';
 	T_EQ_INT(parse_body("application/json", deep, &resp), -1,
 	    "nesting capped");
+	T_EQ_INT(parse_body("application/json", "{\"a\":\"\xff\"}", &resp),
+	    -1, "invalid UTF-8 refused");
+	T_EQ_INT(parse_body("application/x-www-form-urlencoded", "a=%FF",
+	    &resp), -1, "invalid UTF-8 form refused");
 	T_EQ_INT(parse_body("image/png", "{}", &resp), -1, "wrong type");
 	T_EQ_INT(resp.status, 415, "415");
 	T_EQ_INT(parse_body("application/json", "null", &resp), 0,
@@ -654,6 +674,7 @@ main(int argc, char **argv)
 	T_RUN(test_query_parse);
 	T_RUN(test_urlencoded);
 	T_RUN(test_multipart);
+	T_RUN(test_utf8);
 	T_RUN(test_json_body);
 	T_RUN(test_json_fields);
 	T_RUN(test_basic_header);
