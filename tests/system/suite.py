@@ -512,10 +512,14 @@ class Suite:
 
     # ---------------------------------------------------------- lifecycle
     def running_pid(self, h):
+        """PID of the device's waproc per the API, once it is exec'd."""
         r = self.info(h)
         p = (((r.json or {}).get("data") or {}).get("process") or {})
         if p.get("running") and p.get("pid"):
-            return int(p["pid"])
+            pid = int(p["pid"])
+            # between fork and exec the child is still "devmgr"
+            if stack.proc_exe_name(pid).startswith("waproc"):
+                return pid
         return None
 
     def t_lifecycle(self):
@@ -611,6 +615,7 @@ class Suite:
 
         # devmgr dies: the API answers 503 quickly, then comes back
         dm = st.pid("devmgr")
+        before = self.running_pid(h)
         os.kill(dm, signal.SIGKILL)
         st.wait(lambda: not pid_alive(dm), 5, 0.02)
         r = self.api("GET", "/api/devices", timeout=10)
@@ -629,6 +634,12 @@ class Suite:
                     (time.time() - t0))
         self.ok(back, "devmgr restart: the device is running again",
                 lambda: "%r\n%s" % (self.info(h), st.logs()))
+        self.ok(back and back in stack.children_of(st.pid("devmgr")),
+                "devmgr restart: the device's waproc is the new devmgr's child",
+                lambda: "pid %s, devmgr %s" % (back, st.pid("devmgr")))
+        gone = st.wait(lambda: not pid_alive(before), 10) if before else False
+        self.ok(gone, "the waproc orphaned by devmgr's death exited",
+                lambda: "pid %s still alive" % before)
         r = self.api("GET", "/api/devices")
         self.ok(r.status == 200, "API answers again after devmgr restart",
                 err_diag(r))
