@@ -445,6 +445,10 @@ class Suite:
         r = st.get("/api/health")
         self.ok(r.status == 200, "health still 200 after the corpus",
                 err_diag(r))
+        r = self.api("GET", "/api/devices")
+        self.ok(r.status == 200 and r.json is not None,
+                "device list is still valid UTF-8 JSON after the corpus",
+                err_diag(r))
 
     # ------------------------------------------------------ rate limits
     def t_rate(self):
