@@ -57,6 +57,14 @@ app_init(struct app *a, int worker)
 	a->body_max = v > 0 ? (size_t)v : 10485760;
 	v = config_get_int("API_UPLOAD_MAX");
 	a->upload_max = v > 0 ? (size_t)v : 104857600;
+	/* What fits one IPC message (uploads travel as base64). */
+	if (a->body_max > IPC_BODY_MAX - 65536)
+		a->body_max = IPC_BODY_MAX - 65536;
+	if (a->upload_max > (IPC_BODY_MAX - 65536) / 4 * 3) {
+		a->upload_max = (IPC_BODY_MAX - 65536) / 4 * 3;
+		log_info("uploads capped at %zu bytes (IPC message size)",
+		    a->upload_max);
+	}
 	if ((a->rate_window = config_parse_duration(
 	    config_get("API_RATE_WINDOW"))) <= 0)
 		a->rate_window = 900;
@@ -205,9 +213,15 @@ app_call(struct app *a, struct request *r, struct response *resp,
 			reply_error(resp, 504, "DEVICE_TIMEOUT",
 			    "The device did not answer in time");
 		else {
-			log_warnx("%s: devmgr unavailable (%s)",
-			    ipc_type_name(type), errno == EAGAIN ? "timeout" :
-			    strerror(errno));
+			static uint64_t last;
+			uint64_t now = ipc_mono_ms();
+
+			if (now - last > 10000 || last == 0) {
+				last = now;	/* at most one line per 10 s */
+				log_warnx("%s: devmgr unavailable (%s)",
+				    ipc_type_name(type), errno == EAGAIN ?
+				    "timeout" : strerror(errno));
+			}
 			reply_error(resp, 0, "SERVICE_UNAVAILABLE",
 			    "Device manager unavailable");
 		}
@@ -261,23 +275,48 @@ app_rate_check(struct app *a, struct request *r, struct response *resp,
 	return rc;
 }
 
-void
-app_handle(struct app *a, struct request *r, struct response *resp)
+/* CORS preflight: answered here, without credentials or counting. */
+static void
+app_preflight(struct request *r, struct response *resp)
+{
+	const char *h = request_header(r, "access-control-request-headers");
+	int allowed = 0, pub;
+
+	route_match(r, &allowed, &pub);
+	resp->status = 204;
+	buf_reset(&resp->body);
+	reply_header(resp, "Access-Control-Allow-Methods",
+	    "GET, POST, PUT, DELETE, OPTIONS");
+	reply_header(resp, "Access-Control-Allow-Headers", "%s",
+	    h != NULL && strlen(h) < 512 ? h : "Authorization, Content-Type, "
+	    "deviceHash, x-instance-id, Idempotency-Key");
+	reply_header(resp, "Access-Control-Max-Age", "600");
+}
+
+int
+app_begin(struct app *a, struct request *r, struct response *resp)
 {
 	const struct route *rt;
 	char allow[128];
 	int allowed = 0, path_public = 0, is_api, need_auth;
-	int status;
 
 	a->nrequests++;
+	reply_header(resp, "Access-Control-Allow-Origin", "*");
+	if (r->method == M_OPTIONS) {
+		app_preflight(r, resp);
+		r->route = NULL;
+		resp->rate_counted = 1;		/* not counted */
+		return -1;
+	}
 	is_api = r->nsegs > 0 && strcmp(r->segs[0], "api") == 0;
 	rt = route_match(r, &allowed, &path_public);
+	r->route = rt;
 	if (rt != NULL)
 		need_auth = !(rt->flags & (R_PUBLIC | R_OPTAUTH));
 	else
 		need_auth = is_api && !path_public;
 	if (need_auth && authn_request(a, r, resp) == -1)
-		goto done;
+		return -1;
 	if (rt == NULL) {
 		if (allowed) {
 			route_allow_header(allowed, allow, sizeof(allow));
@@ -287,22 +326,43 @@ app_handle(struct app *a, struct request *r, struct response *resp)
 			reply_header(resp, "Allow", "%s", allow);
 		} else
 			reply_error(resp, 0, "NOT_FOUND", "Endpoint not found");
-		goto done;
+		return -1;
 	}
 	if ((rt->flags & R_ADMIN) && strcmp(r->role, "admin") != 0) {
 		reply_error(resp, 0, "INSUFFICIENT_PERMISSIONS",
 		    "Admin role required");
-		goto done;
+		return -1;
 	}
+	return 0;
+}
+
+void
+app_run(struct app *a, struct request *r, struct response *resp)
+{
+	const struct route *rt = r->route;
+
 	if (request_parse_body(r, resp) == -1)
-		goto done;
+		return;
 	if ((rt->flags & R_DEVICE) && request_device(r, resp) == -1)
-		goto done;
+		return;
 	rt->fn(a, r, resp, rt);
-done:
+}
+
+void
+app_end(struct app *a, struct request *r, struct response *resp)
+{
+	const struct route *rt = r->route;
+
 	if (!resp->rate_counted && !(rt != NULL && (rt->flags & R_NORATE)))
 		app_rate_check(a, r, resp, 1);
-	status = resp->status;
-	if (status >= 100 && status < 600)
-		a->nstatus[status]++;
+	if (resp->status >= 100 && resp->status < 600)
+		a->nstatus[resp->status]++;
+}
+
+void
+app_handle(struct app *a, struct request *r, struct response *resp)
+{
+	if (app_begin(a, r, resp) == 0)
+		app_run(a, r, resp);
+	app_end(a, r, resp);
 }

@@ -103,6 +103,7 @@ struct request {
 	char		 role[16];
 	long		 iat, exp;
 	char		 device[17];
+	const struct route *route;	/* matched route, once known */
 };
 
 struct response {
@@ -160,6 +161,13 @@ void	 app_init(struct app *, int worker);	/* config must be loaded */
 void	 app_connect(struct app *);		/* zmq context + client */
 void	 app_free(struct app *);
 void	 app_handle(struct app *, struct request *, struct response *);
+/* app_handle in three steps, so the body is read only once the route and
+ * the credentials are known: app_begin returns 0 when the handler should
+ * run (after the body is read) or -1 when resp is final; app_run parses the
+ * body and runs the handler; app_end makes sure the request was counted. */
+int	 app_begin(struct app *, struct request *, struct response *);
+void	 app_run(struct app *, struct request *, struct response *);
+void	 app_end(struct app *, struct request *, struct response *);
 /* One IPC call with who/addr filled in; counted unless exempt.  Returns 0
  * with *rep set, or -1 after putting an error answer into resp. */
 int	 app_call(struct app *, struct request *, struct response *,

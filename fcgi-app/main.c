@@ -131,12 +131,18 @@ main_one(struct app *a, FCGX_Request *fr, struct request *req,
 
 	if (request_begin(req, fr->envp, a->body_max, a->upload_max,
 	    a->trusted, resp) == 0) {
-		if (main_read_body(fr, req, req->content_length > 0 ?
-		    (size_t)req->content_length : 0) == -1)
-			reply_error(resp, 0, "INCOMPLETE_BODY",
-			    "Request body shorter than Content-Length");
-		else
-			app_handle(a, req, resp);
+		/* Route and credentials first: no body is read for a request
+		 * that is refused anyway. */
+		if (app_begin(a, req, resp) == 0) {
+			if (main_read_body(fr, req, req->content_length > 0 ?
+			    (size_t)req->content_length : 0) == -1)
+				reply_error(resp, 0, "INCOMPLETE_BODY",
+				    "Request body shorter than "
+				    "Content-Length");
+			else
+				app_run(a, req, resp);
+		}
+		app_end(a, req, resp);
 	} else {
 		a->nrequests++;
 		if (resp->status < 600)

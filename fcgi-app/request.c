@@ -65,6 +65,8 @@ request_reset(struct request *r)
 
 	free(r->qbuf);
 	json_object_put(r->json);
+	if (body.cap > 1024 * 1024)
+		buf_free(&body);	/* keep no upload-sized buffer around */
 	buf_reset(&body);
 	memset(r, 0, sizeof(*r));
 	r->body = body;

@@ -568,6 +568,24 @@ test_metrics(void)
 	done(&r, &resp);
 }
 
+static void
+test_preflight(void)
+{
+	struct request r;
+	struct response resp;
+	char *e[] = { "REQUEST_METHOD=OPTIONS", "REQUEST_URI=/api/send/message",
+	    "HTTP_ACCESS_CONTROL_REQUEST_HEADERS=authorization,devicehash",
+	    NULL };
+
+	run(&r, &resp, e, NULL, NULL);
+	T_EQ_INT(resp.status, 204, "preflight 204 without credentials");
+	T_EQ_INT(nseen, 0, "no IPC");
+	T_OK(strstr(H(&resp), "Access-Control-Allow-Origin: *\r\n") &&
+	    strstr(H(&resp), "Access-Control-Allow-Headers: authorization,"
+	    "devicehash\r\n"), "CORS headers");
+	done(&r, &resp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -597,6 +615,7 @@ main(int argc, char **argv)
 	T_RUN(test_login);
 	T_RUN(test_auth_disabled);
 	T_RUN(test_metrics);
+	T_RUN(test_preflight);
 	app_free(&app);
 	return t_done();
 }
