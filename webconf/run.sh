@@ -209,6 +209,7 @@ write_state() {
 		echo "api_url=http://$API_HOST:$API_PORT"
 		echo "ws_url=ws://$API_HOST:$API_PORT/ws"
 		echo "wsrelay_port=$WSRELAY_PORT"
+		[ "$DEMO" = 1 ] && echo "fakewa_url=http://127.0.0.1:${FAKEWA_HTTP_PORT:-}"
 		echo "ready=${READY:-0}"
 	} > "$STATE.tmp" && mv -f "$STATE.tmp" "$STATE"
 }
@@ -276,22 +277,27 @@ start_web() {
 }
 
 # DEMO hook: the fake WhatsApp server (tests/fakewa) before devmgr, so every
-# waproc talks to it instead of WhatsApp.  It prints nothing we need: its
-# address and test root key are fixed by FAKEWA_PORT and the key file.
+# waproc talks to it instead of WhatsApp (WA_SERVER_URL and the test root
+# key WA_CERT_ROOT, both TEST ONLY settings).  Its state (accounts, phones)
+# lives in $VAR_DIR/fakewa; its control API pairs devices (tests/fakewa).
 start_demo() {
 	[ "$DEMO" = 1 ] || return 0
 	if [ ! -x "$BIN_DIR/fakewa" ]; then
-		say "DEMO=1: $BIN_DIR/fakewa is not built yet; starting without it"
+		say "DEMO=1: $BIN_DIR/fakewa is not built; starting without it"
+		DEMO=0
 		return 0
 	fi
-	: "${FAKEWA_PORT:=3002}"
-	export FAKEWA_PORT
-	start fakewa "$BIN_DIR/fakewa" ${FAKEWA_FLAGS:-}
-	: "${WA_SERVER_URL:=ws://127.0.0.1:$FAKEWA_PORT/ws/chat}"
-	export WA_SERVER_URL
-	if [ -z "${WA_CERT_ROOT:-}" ] && [ -f "$VAR_DIR/fakewa/root.pub" ]; then
-		WA_CERT_ROOT=$(cat "$VAR_DIR/fakewa/root.pub"); export WA_CERT_ROOT
-	fi
+	: "${FAKEWA_PORT:=$((API_PORT + 2))}" "${FAKEWA_HTTP_PORT:=$((API_PORT + 3))}"
+	FAKEWA_DIR=$VAR_DIR/fakewa
+	mkdir -p "$FAKEWA_DIR" || die "cannot create $FAKEWA_DIR"
+	rm -f "$FAKEWA_DIR/root.hex"
+	start fakewa "$BIN_DIR/fakewa" -d "$FAKEWA_DIR" -p "$FAKEWA_PORT" \
+	    -P "$FAKEWA_HTTP_PORT" -r "$FAKEWA_DIR/root.hex" ${FAKEWA_FLAGS:-}
+	wait_for "fakewa (127.0.0.1:$FAKEWA_HTTP_PORT)" http_up 127.0.0.1 \
+	    "$FAKEWA_HTTP_PORT" || return 1
+	WA_SERVER_URL=ws://127.0.0.1:$FAKEWA_PORT/ws/chat
+	WA_CERT_ROOT=$(cat "$FAKEWA_DIR/root.hex") || return 1
+	export WA_SERVER_URL WA_CERT_ROOT
 }
 
 STOPPING=0
@@ -350,7 +356,7 @@ prepare_web_dir
 write_configs
 write_state
 
-start_demo
+start_demo || { stop_all; exit 1; }
 start_devmgr || { stop_all; exit 1; }
 start_fcgi || { stop_all; exit 1; }
 start_wsrelay || { stop_all; exit 1; }
@@ -368,6 +374,14 @@ cat >&2 <<EOF
   Ctrl-C stops everything.
 
 EOF
+if [ "$DEMO" = 1 ]; then
+	cat >&2 <<EOF
+  DEMO: devices talk to the fake WhatsApp server (tests/fakewa), not to
+  WhatsApp: ws://127.0.0.1:$FAKEWA_PORT/ws/chat, its control API (phones,
+  pairing) at http://127.0.0.1:$FAKEWA_HTTP_PORT/.
+
+EOF
+fi
 if [ "${DEFAULT_ADMIN_PASS:-admin}" = admin ]; then
 	cat >&2 <<EOF
   WARNING: the default credentials ${DEFAULT_ADMIN_USER:-admin}/admin are active.
