@@ -16,8 +16,10 @@
  * (with a certificate chain, cert_create_chain), noise_responder_read_finish
  * (gives the client's static key and ClientPayload), noise_split.
  * The ephemeral key can be injected (tests); otherwise it is fresh.
- * Key material is wiped by noise_hs_clear / noise_split /
- * noise_transport_clear and never logged.  Nothing here does I/O.
+ * Any error leaves the handshake failed (later calls give NOISE_EINVAL):
+ * drop the connection and noise_hs_clear.  After NOISE_ECERT, hs.cert_err
+ * says why (cert_strerror).  Key material is wiped by noise_hs_clear /
+ * noise_split / noise_transport_clear and never logged.  No I/O here.
  */
 #ifndef WAPROC_NOISE_H
 #define WAPROC_NOISE_H

@@ -41,8 +41,8 @@ static const struct {
 	{ PAIRING_EPARSE,	"malformed device identity",	500, "internal-error" },
 	{ PAIRING_EHMAC,	"device identity HMAC mismatch", 401, "hmac-mismatch" },
 	{ PAIRING_ESIG,		"signature does not verify",	401, "signature-mismatch" },
-	{ PAIRING_EKEY,		"bad or mismatched key",	401, "signature-mismatch" },
-	{ PAIRING_EDECRYPT,	"key bundle does not decrypt",	401, "not-authorized" },
+	{ PAIRING_EKEY,		"bad or mismatched key",	500, "internal-error" },
+	{ PAIRING_EDECRYPT,	"key bundle does not decrypt",	500, "internal-error" },
 	{ PAIRING_ECRYPTO,	"crypto library failure",	500, "internal-error" },
 };
 

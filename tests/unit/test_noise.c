@@ -18,6 +18,7 @@
 #include "log.h"
 #include "cert.h"
 #include "noise.h"
+#include "payload.h"
 
 #define VEC_NOW		1750000000ULL	/* inside the vector's validity */
 
@@ -521,6 +522,58 @@ test_noise_handshake_cert_rejected(void)
 	rt_done(&r);
 }
 
+/* A login ClientPayload carried by the handshake, read by the server. */
+static void
+test_noise_carries_payload(void)
+{
+	struct noise_keypair root, inter, cs, ss;
+	struct noise_hs c, s;
+	struct cert_params p;
+	struct payload_opts o;
+	struct payload_info pi;
+	struct buf chain, m, pl, got;
+	uint64_t now = 1800000000ULL;
+
+	buf_init(&chain, CERT_CHAIN_MAX);
+	buf_init(&m, NOISE_HS_MSG_MAX);
+	buf_init(&pl, PAYLOAD_MAX);
+	buf_init(&got, PAYLOAD_MAX);
+	noise_keypair_generate(&root);
+	noise_keypair_generate(&inter);
+	noise_keypair_generate(&cs);
+	noise_keypair_generate(&ss);
+	cert_params_default(&p, now);
+	cert_create_chain(root.priv, inter.priv, ss.pub, &p, &chain);
+	cert_set_root(root.pub);
+	payload_opts_default(&o);
+	payload_build_login(&o, 491701234567ULL, 3, &pl);
+
+	noise_hs_init(&c, NOISE_INITIATOR, &cs, NULL);
+	noise_hs_init(&s, NOISE_RESPONDER, &ss, NULL);
+	noise_initiator_hello(&c, &m);
+	noise_responder_read_hello(&s, m.data, m.len);
+	buf_reset(&m);
+	noise_responder_hello(&s, chain.data, chain.len, &m);
+	T_EQ_INT(noise_initiator_read_hello(&c, m.data, m.len, now, NULL), 0,
+	    "server accepted");
+	buf_reset(&m);
+	T_EQ_INT(noise_initiator_finish(&c, pl.data, pl.len, &m), 0,
+	    "finish with a real ClientPayload");
+	T_EQ_INT(noise_responder_read_finish(&s, m.data, m.len, &got), 0,
+	    "server reads it");
+	T_EQ_INT(payload_parse(got.data, got.len, &pi), 0, "and parses it");
+	T_OK(pi.login && pi.username == 491701234567ULL && pi.device == 3,
+	    "login 491701234567:3");
+	T_OK(memcmp(s.rs, cs.pub, 32) == 0, "server knows our noise key");
+	noise_hs_clear(&c);
+	noise_hs_clear(&s);
+	cert_reset_root();
+	buf_free(&chain);
+	buf_free(&m);
+	buf_free(&pl);
+	buf_free(&got);
+}
+
 static void
 test_noise_misuse(void)
 {
@@ -800,6 +853,7 @@ main(int argc, char **argv)
 	T_RUN(test_noise_vector_responder);
 	T_RUN(test_noise_roundtrip);
 	T_RUN(test_noise_handshake_cert_rejected);
+	T_RUN(test_noise_carries_payload);
 	T_RUN(test_noise_misuse);
 	T_RUN(test_cert_vector_chain);
 	T_RUN(test_cert_created_chains);
