@@ -63,6 +63,18 @@ jid_valid_user(const char *s, size_t len)
 	return 1;
 }
 
+/* A '.' in a PN user would read back as a legacy agent. */
+static int
+jid_valid_user_on(const char *user, size_t len, const char *server)
+{
+	if (!jid_valid_user(user, len))
+		return 0;
+	if (strcmp(server, JID_SERVER_PN) == 0 &&
+	    memchr(user, '.', len) != NULL)
+		return 0;
+	return 1;
+}
+
 static const void *
 jid_memrchr(const char *s, int c, size_t len)
 {
@@ -136,7 +148,7 @@ jid_parsen(struct jid *j, const char *s, size_t len)
 		if (ulen == 0)
 			goto out;
 	}
-	if (!jid_valid_user(user, ulen))
+	if (!jid_valid_user_on(user, ulen, j->server))
 		goto out;
 	memcpy(j->user, user, ulen);
 	j->user[ulen] = '\0';
@@ -165,7 +177,8 @@ jid_set(struct jid *j, const char *user, const char *server,
 	size_t slen = server ? strlen(server) : 0;
 
 	memset(j, 0, sizeof(*j));
-	if (!jid_valid_server(server, slen) || !jid_valid_user(user, ulen) ||
+	if (!jid_valid_server(server, slen) ||
+	    !jid_valid_user_on(user, ulen, server) ||
 	    (device != 0 && ulen == 0))
 		return JID_EINVAL;
 	if (ulen)
@@ -189,8 +202,7 @@ jid_format(const struct jid *j, char *out, size_t outsz)
 	if (j->user[0] == '\0')
 		n = snprintf(out, outsz, "@%s", j->server);
 	else {
-		if (j->integrator != 0 &&
-		    strcmp(j->server, JID_SERVER_INTEROP) == 0)
+		if (strcmp(j->server, JID_SERVER_INTEROP) == 0)
 			snprintf(integ, sizeof(integ), "%u-",
 			    (unsigned int)j->integrator);
 		if (j->agent != 0)
@@ -228,8 +240,6 @@ jid_from_ad(struct jid *j, uint8_t domain, uint8_t device, const char *user,
 	const char *server = JID_SERVER_PN;
 
 	memset(j, 0, sizeof(*j));
-	if (!jid_valid_user(user, userlen))
-		return JID_EINVAL;
 	switch (domain) {
 	case JID_DOMAIN_LID:
 		server = JID_SERVER_LID;
@@ -243,6 +253,10 @@ jid_from_ad(struct jid *j, uint8_t domain, uint8_t device, const char *user,
 	default:
 		j->agent = domain;	/* 0 or a legacy agent */
 		break;
+	}
+	if (!jid_valid_user_on(user, userlen, server)) {
+		memset(j, 0, sizeof(*j));
+		return JID_EINVAL;
 	}
 	memcpy(j->user, user, userlen);
 	j->user[userlen] = '\0';

@@ -1,7 +1,9 @@
 /*
  * jid.h - WhatsApp JIDs (PROTOCOL.md 4): parse and format the string forms
  *   user@server, user:device@server, user.agent:device@server (legacy agent,
- *   s.whatsapp.net only), integrator-user:device@interop, @server / server
+ *   s.whatsapp.net only, whose users therefore have no '.'),
+ *   integrator-user:device@interop (integrator always written), and
+ *   @server / server
  * and the AD_JID domain mapping of the binary encoding (3.4).  A struct jid
  * is a plain value (fixed bounded buffers, nothing to free).  No I/O.
  */

@@ -1023,6 +1023,7 @@ test_jid(void)
 		":1@s.whatsapp.net", "a@S.WHATSAPP.NET", "a b@s.whatsapp.net",
 		"a.300@s.whatsapp.net", "a.x@s.whatsapp.net",
 		".1@s.whatsapp.net", "a:1:2@s.whatsapp.net",
+		"19.9234.0:2@s.whatsapp.net", "1.2.3@s.whatsapp.net",
 		"a@averyveryveryveryverylongservername.net",
 	};
 	char s[JID_STR_MAX], longu[300];
@@ -1084,6 +1085,18 @@ test_jid(void)
 	T_EQ_INT(jid_set(&j, "", "s.whatsapp.net", 2), JID_EINVAL,
 	    "device without user");
 	T_EQ_INT(jid_set(&j, "1", "lid", 2), 0, "set");
+	T_EQ_INT(jid_set(&j, "1.2", "s.whatsapp.net", 0), JID_EINVAL,
+	    "no '.' in a PN user");
+	T_EQ_INT(jid_set(&j, "1.2", "lid", 0), 0, "'.' fine elsewhere");
+	T_EQ_INT(jid_from_ad(&j, 0, 0, "1.2", 3), JID_EINVAL,
+	    "no '.' in a PN user (AD)");
+	jid_parse(&j, "abc@interop");
+	jid_format(&j, s, sizeof(s));
+	T_EQ_STR(s, "0-abc@interop", "interop integrator always written");
+	jid_set(&j, "5-abc", "interop", 0);
+	jid_format(&j, s, sizeof(s));
+	jid_parse(&k, s);
+	T_OK(jid_equal(&j, &k), "interop user with '-' round-trips");
 }
 
 int
