@@ -450,6 +450,64 @@ class Suite:
                 "device list is still valid UTF-8 JSON after the corpus",
                 err_diag(r))
 
+    # ------------------------------------------------------------ events
+    def ws(self, tok=None):
+        path = "/ws" + ("?token=" + tok if tok else "")
+        return stack.WebSocket(self.st.host, self.st.api_port, path)
+
+    def sio(self, tok):
+        """Socket.IO v4 over the web server: Engine.IO open, then CONNECT
+        with auth {token}; returns (socket, connect answer)."""
+        w = stack.WebSocket(self.st.host, self.st.api_port,
+                            "/socket.io/?EIO=4&transport=websocket")
+        first = w.recv(5)
+        if not first or not first.startswith("0{"):
+            raise OSError("no Engine.IO open packet: %r" % first)
+        w.send("40" + (json.dumps({"token": tok}) if tok else ""))
+        return w, w.recv(5)
+
+    def t_events(self):
+        if not self.st.pid("wsrelay"):
+            self.skip("live events through the web server", "wsrelay not built")
+            return
+        w = self.ws()
+        m = w.recv_json(5)
+        self.ok(m and m.get("type") == "error" and w.recv(5) is None,
+                "/ws without a token: error, then closed", lambda: m)
+        w.close()
+        bad = mint_jwt(b"x" * 32, self.claims())
+        w = self.ws(bad)
+        m = w.recv_json(5)
+        self.ok(m and m.get("type") == "error", "/ws with a forged token: error",
+                lambda: m)
+        w.close()
+        w = self.ws(self.tok)
+        m = w.recv_json(5)
+        self.ok(m and m.get("type") == "welcome",
+                "/ws with a token: welcome through %s" % self.web, lambda: m)
+        w.send(json.dumps({"type": "join-device", "deviceHash": self.dev}))
+        m = w.recv_json(5)
+        self.ok(m and m.get("type") == "joined-device" and
+                m.get("deviceHash") == self.dev, "/ws join-device: joined",
+                lambda: m)
+        w.close()
+        w = self.ws(self.bob_tok)
+        w.recv_json(5)
+        w.send(json.dumps({"type": "join-device", "deviceHash": self.dev}))
+        m = w.recv_json(5)
+        self.ok(m and m.get("type") != "joined-device",
+                "/ws: a user cannot join another's device", lambda: m)
+        w.close()
+        w, ans = self.sio(None)
+        self.ok(ans and ans.startswith("44"),
+                "Socket.IO without a token: connect_error", lambda: ans)
+        w.close()
+        w, ans = self.sio(self.tok)
+        self.ok(ans and ans.startswith("40{") and "sid" in ans,
+                "Socket.IO with a token: connected through %s" % self.web,
+                lambda: ans)
+        w.close()
+
     # ------------------------------------------------------ rate limits
     def t_rate(self):
         limit = 5
@@ -565,6 +623,13 @@ class Suite:
             except OSError as e:
                 self.ok(False, "WebSocket /ws through %s" % self.web, repr(e))
                 ws = None
+        bob_ws = sio = None
+        if ws is not None:
+            bob_ws = self.ws(self.bob_tok)
+            bob_ws.recv(5)
+            sio, ans = self.sio(self.tok)
+            if not (ans or "").startswith("40"):
+                sio = None
         hooks_before = len(sink.snapshot())
         os.kill(pid, signal.SIGKILL)
         t0 = time.time()
@@ -593,6 +658,42 @@ class Suite:
             self.ok(got, "crash event published on /ws",
                     lambda: json.dumps(msgs)[:2000])
             ws.close()
+            # Socket.IO: the global whatsapp-websocket-message event
+            smsgs, sgot = [], None
+            end = time.time() + 5
+            while sio is not None and time.time() < end and not sgot:
+                try:
+                    m = sio.recv(max(0.1, end - time.time()))
+                except (socket.timeout, OSError, EOFError):
+                    break
+                if m is None:
+                    break
+                if m == "2":
+                    sio.send("3")
+                    continue
+                smsgs.append(m)
+                if m.startswith("42") and "whatsapp-websocket-message" in m \
+                        and h in m:
+                    sgot = m
+            self.ok(sgot, "crash event on Socket.IO whatsapp-websocket-message",
+                    lambda: "\n".join(smsgs)[:2000])
+            if sio is not None:
+                sio.close()
+            # and nothing of it reaches another user
+            leaked = []
+            end = time.time() + 1.0
+            while time.time() < end:
+                try:
+                    m = bob_ws.recv(max(0.1, end - time.time()))
+                except (socket.timeout, OSError, EOFError):
+                    break
+                if m is None:
+                    break
+                if h in m:
+                    leaked.append(m)
+            self.ok(not leaked, "another user's /ws gets none of its events",
+                    lambda: leaked)
+            bob_ws.close()
         else:
             self.skip("crash event published on /ws", "wsrelay not built")
         # the status webhook, signed
@@ -663,7 +764,8 @@ class Suite:
         self.ok(True, "stack starts (%.1f s)" % (time.time() - t0))
         try:
             for name in ("t_auth", "t_health", "t_users", "t_devices",
-                         "t_ownership", "t_corpus", "t_lifecycle"):
+                         "t_ownership", "t_events", "t_corpus",
+                         "t_lifecycle"):
                 try:
                     getattr(self, name)()
                 except Exception:
