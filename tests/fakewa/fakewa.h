@@ -1,0 +1,164 @@
+/*
+ * fakewa.h - the fake WhatsApp server used by the tests (README.md here):
+ * one process playing WhatsApp's chat server (WebSocket /ws/chat, Noise XX
+ * responder with a certificate chain under its own test root, binary
+ * nodes) and the primary phone (QR scan, pair code, logout), driven by a
+ * small HTTP/1.1 JSON control API, with its state in a directory.
+ *
+ * fw-state.c: devices and persistence; fw-proto.c: the chat connections;
+ * fw-http.c: the control API; fakewa.c: main and the loop.
+ * Test tool only: never linked into a product program.
+ */
+#ifndef FAKEWA_H
+#define FAKEWA_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "buf.h"
+#include "../../waproc/binnode.h"
+#include "../../waproc/frame.h"
+#include "../../waproc/jid.h"
+#include "../../waproc/noise.h"
+#include "../../waproc/payload.h"
+
+#define FW_PHONE_MAX	24
+#define FW_REFS_MAX	16
+#define FW_REF_MAX	48
+#define FW_NAME_MAX	64
+#define FW_QUEUE_MAX	(32u << 20)	/* bytes queued to one client */
+
+struct fw_device {
+	struct fw_device	*next;
+	char			 phone[FW_PHONE_MAX];
+	uint32_t		 devid;
+	char			 jid[JID_STR_MAX];
+	char			 lid[JID_STR_MAX];
+	uint8_t			 noise_pub[32];
+	uint8_t			 identity_pub[32];
+	uint32_t		 regid;
+	uint32_t		 prekeys;	/* one-time prekeys held */
+	uint32_t		 uploads;	/* prekey upload iqs */
+	char			 push_name[FW_NAME_MAX];
+	char			 platform[FW_NAME_MAX];
+	uint64_t		 paired_at;
+	/* runtime only */
+	struct fw_conn		*conn;		/* logged-in connection */
+	uint32_t		 logins;
+	uint32_t		 pings_in;	/* client pings answered */
+	uint32_t		 pings_answered; /* server pings answered */
+};
+
+struct fw_msg {
+	struct fw_msg	*next;
+	size_t		 len;
+	uint8_t		 data[];	/* LWS_PRE bytes, then len */
+};
+
+enum fw_conn_state {
+	FWC_HELLO = 0,	/* waiting for ClientHello */
+	FWC_FINISH,	/* waiting for ClientFinish */
+	FWC_OPEN,	/* transport keys ready */
+	FWC_DEAD	/* closing */
+};
+
+struct fw_conn {
+	struct fw_conn		*next;
+	struct lws		*wsi;
+	unsigned		 id;
+	enum fw_conn_state	 state;
+	struct frame_reader	 rd;
+	struct noise_hs		 hs;
+	struct noise_transport	 tr;
+	struct fw_msg		*qhead, *qtail;
+	size_t			 qbytes;
+	int			 close_after;	/* close once queue drained */
+	int			 kill;		/* drop now */
+	int			 stalled;	/* ignore everything */
+	uint64_t		 opened_ms;
+	uint64_t		 next_ping_ms;
+	struct payload_info	 pi;
+	uint8_t			 client_static[32];
+	struct fw_device	*dev;		/* logged in as */
+	char			 refs[FW_REFS_MAX][FW_REF_MAX];
+	int			 nrefs;
+	unsigned		 seq;
+	/* QR / pair-code pairing in progress (after pair-success sent) */
+	int			 pairing;
+	char			 pair_id[32];
+	char			 pair_phone[FW_PHONE_MAX];
+	uint32_t		 pair_devid;
+	/* pair code: 1 hello seen, 2 code entered, 3 finished */
+	int			 lc_state;
+	char			 lc_phone[FW_PHONE_MAX];
+	char			 lc_ref[FW_REF_MAX];
+	uint8_t			 lc_wrapped[80];
+	uint8_t			 lc_comp_eph[32];
+	uint8_t			 lc_eph_priv[32];
+	char			 lc_code[9];
+};
+
+struct fw {
+	struct lws_context	*ctx;
+	struct lws_vhost	*ws_vh;
+	struct lws_vhost	*http_vh;
+	int			 ws_port;
+	int			 http_port;
+	char			 state_dir[PATH_MAX];
+	uint8_t			 root_priv[32];
+	uint8_t			 root_pub[32];
+	uint8_t			 int_priv[32];
+	struct noise_keypair	 server_static;
+	struct buf		 certchain;
+	struct fw_device	*devices;
+	struct fw_conn		*conns;
+	unsigned		 next_conn_id;
+	int			 nrefs;		/* refs per pair-device */
+	int			 ping_ms;	/* server ping interval */
+	int			 verbose;
+	uint32_t		 pair_errors;
+	char			 last_error[128];
+	volatile int		 stop;
+};
+
+extern struct fw fw;
+
+/* fw-state.c */
+uint64_t	 fw_now_ms(void);
+int		 fw_state_load(void);	/* keys + devices; creates keys */
+int		 fw_state_save(void);
+void		 fw_account_key(const char *phone, uint8_t priv[32],
+		    uint8_t pub[32]);
+int		 fw_phone_valid(const char *phone);
+struct fw_device *fw_device_find(const char *phone, uint32_t devid);
+struct fw_device *fw_device_find_jid(const char *jid);
+uint32_t	 fw_device_next_id(const char *phone);
+struct fw_device *fw_device_add(const char *phone, uint32_t devid);
+void		 fw_device_remove(struct fw_device *);
+void		 fw_hex(const uint8_t *p, size_t n, char *out);
+int		 fw_unhex(const char *hex, uint8_t *out, size_t n);
+
+/* fw-proto.c */
+int		 fw_ws_callback(struct lws *, enum lws_callback_reasons, void *user,
+		    void *in, size_t len);
+void		 fw_tick(void);
+/* Phone actions; 0 or -1 with err filled. */
+int		 fw_scan(const char *qr, const char *phone, char *jid_out,
+		    size_t jidlen, char *err, size_t errlen);
+int		 fw_code(const char *phone, const char *code, char *err,
+		    size_t errlen);
+int		 fw_logout(const char *jid, char *err, size_t errlen);
+/* Returns connections affected, or -1. */
+int		 fw_fault(const char *jid, const char *kind, char *err,
+		    size_t errlen);
+void		 fw_close_all(void);
+
+/* fw-http.c */
+size_t		 fw_http_pss_size(void);
+int		 fw_http_callback(struct lws *, enum lws_callback_reasons, void *user,
+		    void *in, size_t len);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * fw-http.c - fakewa's control API: a small HTTP/1.1 JSON server on its
+ * own loopback port (a second libwebsockets vhost).  Routes:
+ *   GET  /devices  GET /connections  GET /root
+ *   POST /phone/scan {"qr","phone"}   POST /phone/code {"phone","code"}
+ *   POST /phone/logout {"jid"}        POST /fault {"jid"?, "kind"}
+ * Bodies are capped at 64 KiB; every answer is JSON.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "fakewa.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define BODY_MAX	(64 * 1024)
+
+struct http_pss {
+	char		path[128];
+	int		post;
+	struct buf	body;
+	int		body_init;
+};
+
+static int
+reply(struct lws *wsi, unsigned int status, struct json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN);
+	size_t n = strlen(s);
+	uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
+	    *end = hdr + sizeof(hdr) - 1, *out;
+	int rc = -1;
+
+	out = xmalloc(LWS_PRE + n + 1);
+	memcpy(out + LWS_PRE, s, n);
+	json_object_put(o);
+	if (lws_add_http_common_headers(wsi, status, "application/json", n,
+	    &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
+		goto out;
+	if (lws_write(wsi, out + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+		goto out;
+	rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+	free(out);
+	return rc;
+}
+
+static int
+reply_error(struct lws *wsi, unsigned int status, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return reply(wsi, status, o);
+}
+
+static struct json_object *
+devices_json(void)
+{
+	struct json_object *o = json_object_new_object(), *arr, *d;
+	struct fw_device *dev;
+
+	arr = json_object_new_array();
+	for (dev = fw.devices; dev != NULL; dev = dev->next) {
+		d = json_object_new_object();
+		json_object_object_add(d, "jid",
+		    json_object_new_string(dev->jid));
+		json_object_object_add(d, "lid",
+		    json_object_new_string(dev->lid));
+		json_object_object_add(d, "phone",
+		    json_object_new_string(dev->phone));
+		json_object_object_add(d, "device",
+		    json_object_new_int64(dev->devid));
+		json_object_object_add(d, "connected",
+		    json_object_new_boolean(dev->conn != NULL));
+		json_object_object_add(d, "prekeys",
+		    json_object_new_int64(dev->prekeys));
+		json_object_object_add(d, "uploads",
+		    json_object_new_int64(dev->uploads));
+		json_object_object_add(d, "logins",
+		    json_object_new_int64(dev->logins));
+		json_object_object_add(d, "pings",
+		    json_object_new_int64(dev->pings_in));
+		json_object_object_add(d, "server_pings_answered",
+		    json_object_new_int64(dev->pings_answered));
+		json_object_object_add(d, "push_name",
+		    json_object_new_string(dev->push_name));
+		json_object_array_add(arr, d);
+	}
+	json_object_object_add(o, "devices", arr);
+	json_object_object_add(o, "pair_errors",
+	    json_object_new_int64(fw.pair_errors));
+	json_object_object_add(o, "last_error",
+	    json_object_new_string(fw.last_error));
+	return o;
+}
+
+static struct json_object *
+connections_json(void)
+{
+	static const char *st[] = { "hello", "finish", "open", "dead" };
+	struct json_object *o = json_object_new_object(), *arr, *d;
+	struct fw_conn *c;
+
+	arr = json_object_new_array();
+	for (c = fw.conns; c != NULL; c = c->next) {
+		d = json_object_new_object();
+		json_object_object_add(d, "id", json_object_new_int64(c->id));
+		json_object_object_add(d, "state",
+		    json_object_new_string(st[c->state]));
+		json_object_object_add(d, "login",
+		    json_object_new_boolean(c->pi.login));
+		json_object_object_add(d, "jid", json_object_new_string(
+		    c->dev ? c->dev->jid : ""));
+		json_object_object_add(d, "refs",
+		    json_object_new_int64(c->nrefs));
+		json_object_object_add(d, "pair_code",
+		    json_object_new_int64(c->lc_state));
+		json_object_array_add(arr, d);
+	}
+	json_object_object_add(o, "connections", arr);
+	return o;
+}
+
+static const char *
+jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, k, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int
+handle_get(struct lws *wsi, const char *path)
+{
+	struct json_object *o;
+	char hex[65];
+
+	if (strcmp(path, "/devices") == 0)
+		return reply(wsi, 200, devices_json());
+	if (strcmp(path, "/connections") == 0)
+		return reply(wsi, 200, connections_json());
+	if (strcmp(path, "/root") == 0) {
+		o = json_object_new_object();
+		fw_hex(fw.root_pub, 32, hex);
+		json_object_object_add(o, "root", json_object_new_string(hex));
+		return reply(wsi, 200, o);
+	}
+	return reply_error(wsi, 404, "not found");
+}
+
+static int
+handle_post(struct lws *wsi, const char *path, struct buf *body)
+{
+	struct json_object *req, *o;
+	const char *a, *b;
+	char err[160] = "", jid[JID_STR_MAX];
+	int n, rc;
+
+	req = json_tokener_parse(body->len ? buf_cstr(body) : "");
+	if (req == NULL || !json_object_is_type(req, json_type_object)) {
+		if (req)
+			json_object_put(req);
+		return reply_error(wsi, 400, "body must be a JSON object");
+	}
+	o = json_object_new_object();
+	if (strcmp(path, "/phone/scan") == 0) {
+		a = jstr(req, "qr");
+		b = jstr(req, "phone");
+		if (a == NULL || b == NULL)
+			snprintf(err, sizeof(err), "qr and phone required");
+		else if (fw_scan(a, b, jid, sizeof(jid), err,
+		    sizeof(err)) == 0)
+			json_object_object_add(o, "jid",
+			    json_object_new_string(jid));
+	} else if (strcmp(path, "/phone/code") == 0) {
+		a = jstr(req, "phone");
+		b = jstr(req, "code");
+		if (a == NULL || b == NULL)
+			snprintf(err, sizeof(err), "phone and code required");
+		else
+			(void)fw_code(a, b, err, sizeof(err));
+	} else if (strcmp(path, "/phone/logout") == 0) {
+		if ((a = jstr(req, "jid")) == NULL)
+			snprintf(err, sizeof(err), "jid required");
+		else
+			(void)fw_logout(a, err, sizeof(err));
+	} else if (strcmp(path, "/fault") == 0) {
+		if ((b = jstr(req, "kind")) == NULL)
+			snprintf(err, sizeof(err), "kind required");
+		else if ((n = fw_fault(jstr(req, "jid"), b, err,
+		    sizeof(err))) >= 0)
+			json_object_object_add(o, "connections",
+			    json_object_new_int(n));
+	} else {
+		json_object_put(req);
+		json_object_put(o);
+		return reply_error(wsi, 404, "not found");
+	}
+	json_object_put(req);
+	if (err[0] != '\0') {
+		json_object_put(o);
+		return reply_error(wsi, 400, err);
+	}
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	rc = reply(wsi, 200, o);
+	return rc;
+}
+
+size_t
+fw_http_pss_size(void)
+{
+	return sizeof(struct http_pss);
+}
+
+int
+fw_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
+{
+	struct http_pss *s = user;
+	int rc;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		snprintf(s->path, sizeof(s->path), "%s", (const char *)in);
+		buf_init(&s->body, BODY_MAX);
+		s->body_init = 1;
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
+			s->post = 1;
+			return 0;	/* body follows */
+		}
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+			return handle_get(wsi, s->path);
+		return reply_error(wsi, 405, "method not allowed");
+	case LWS_CALLBACK_HTTP_BODY:
+		if (buf_append(&s->body, in, len) != 0)
+			return reply_error(wsi, 413, "body too large");
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		rc = handle_post(wsi, s->path, &s->body);
+		buf_free(&s->body);
+		return rc;
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (s != NULL && s->body_init)
+			buf_free(&s->body);
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

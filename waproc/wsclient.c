@@ -1,0 +1,404 @@
+/*
+ * wsclient.c - libwebsockets client for the WhatsApp chat socket (see
+ * wsclient.h).  One lws context per client, created once and reused for
+ * every reconnect.  libwebsockets reports its descriptors through the
+ * ADD/DEL/CHANGE_MODE_POLL_FD callbacks; we keep them in a small table for
+ * the owner's poll(), then let lws_service(ctx, -1) (non-blocking) do the
+ * I/O.  Close notifications are deferred to the end of wsclient_service so
+ * the owner never re-enters libwebsockets from one of its callbacks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "buf.h"
+#include "log.h"
+#include "xmalloc.h"
+#include "frame.h"
+#include "wsclient.h"
+
+#define MAX_FDS		8
+#define CA_BUNDLE	"/etc/ssl/certs/ca-certificates.crt"
+
+struct wsmsg {
+	struct wsmsg	*next;
+	size_t		 len;
+	uint8_t		 data[];	/* LWS_PRE + len */
+};
+
+struct wsclient {
+	struct wsclient_cb	 cb;
+	struct lws_context	*ctx;
+	struct lws		*wsi;
+	struct pollfd		 fds[MAX_FDS];
+	int			 nfds;
+	int			 attempt;	/* a connect is in flight */
+	int			 open;		/* established */
+	int			 closing;	/* we asked to close */
+	int			 closed_pending;
+	char			 why[128];
+	struct frame_reader	 rd;
+	struct frame_writer	 wr;
+	struct wsmsg		*qhead, *qtail;
+	size_t			 qbytes;
+	char			 url[WSCLIENT_URL_MAX];
+};
+
+static void
+queue_clear(struct wsclient *w)
+{
+	struct wsmsg *m;
+
+	while ((m = w->qhead) != NULL) {
+		w->qhead = m->next;
+		free(m);
+	}
+	w->qtail = NULL;
+	w->qbytes = 0;
+}
+
+static void
+mark_closed(struct wsclient *w, const char *why)
+{
+	if (!w->attempt)
+		return;
+	w->attempt = 0;
+	w->open = 0;
+	w->wsi = NULL;
+	w->closed_pending = 1;
+	snprintf(w->why, sizeof(w->why), "%s", why ? why : "closed");
+	queue_clear(w);
+}
+
+static int
+pollfd_track(struct wsclient *w, enum lws_callback_reasons reason,
+    const struct lws_pollargs *pa)
+{
+	int i;
+
+	for (i = 0; i < w->nfds; i++)
+		if (w->fds[i].fd == pa->fd)
+			break;
+	switch (reason) {
+	case LWS_CALLBACK_ADD_POLL_FD:
+		if (i == w->nfds) {
+			if (w->nfds == MAX_FDS)
+				return -1;
+			w->nfds++;
+		}
+		w->fds[i].fd = pa->fd;
+		w->fds[i].events = (short)pa->events;
+		w->fds[i].revents = 0;
+		break;
+	case LWS_CALLBACK_DEL_POLL_FD:
+		if (i < w->nfds) {
+			w->fds[i] = w->fds[w->nfds - 1];
+			w->nfds--;
+		}
+		break;
+	case LWS_CALLBACK_CHANGE_MODE_POLL_FD:
+		if (i < w->nfds)
+			w->fds[i].events = (short)pa->events;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int
+on_frame(void *arg, const uint8_t *p, size_t len)
+{
+	struct wsclient *w = arg;
+
+	if (w->closing)
+		return 0;
+	if (w->cb.frame && w->cb.frame(w->cb.arg, p, len) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct lws_context *ctx = lws_get_context(wsi);
+	struct wsclient *w = ctx ? lws_context_user(ctx) : NULL;
+	struct wsmsg *m;
+	int rc;
+
+	if (w == NULL)
+		return 0;
+	switch (reason) {
+	case LWS_CALLBACK_ADD_POLL_FD:
+	case LWS_CALLBACK_DEL_POLL_FD:
+	case LWS_CALLBACK_CHANGE_MODE_POLL_FD:
+		return pollfd_track(w, reason, in);
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		char **p = in;
+		int n;
+
+		if (len < 64)
+			return 0;
+		n = lws_snprintf(*p, len, "Cache-Control: no-cache\r\n"
+		    "Pragma: no-cache\r\n");
+		*p += n;
+		return 0;
+	}
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (wsi != w->wsi)
+			return -1;
+		w->open = 1;
+		if (w->cb.open)
+			w->cb.open(w->cb.arg);
+		return 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (wsi != w->wsi || w->closing)
+			return w->closing ? -1 : 0;
+		if (!lws_frame_is_binary(wsi)) {
+			w->closing = 1;
+			snprintf(w->why, sizeof(w->why), "text message");
+			return -1;
+		}
+		rc = frame_reader_feed(&w->rd, in, len, on_frame, w);
+		if (rc != 0) {
+			w->closing = 1;
+			if (w->rd.err)
+				snprintf(w->why, sizeof(w->why), "%s",
+				    frame_strerror(w->rd.err));
+			else if (w->why[0] == '\0')
+				snprintf(w->why, sizeof(w->why),
+				    "protocol error");
+			return -1;
+		}
+		return 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (wsi != w->wsi || w->closing)
+			return -1;
+		if ((m = w->qhead) != NULL) {
+			w->qhead = m->next;
+			if (w->qhead == NULL)
+				w->qtail = NULL;
+			w->qbytes -= m->len;
+			rc = lws_write(wsi, m->data + LWS_PRE, m->len,
+			    LWS_WRITE_BINARY);
+			free(m);
+			if (rc < 0)
+				return -1;
+		}
+		if (w->qhead != NULL)
+			lws_callback_on_writable(wsi);
+		return 0;
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (wsi == w->wsi || w->wsi == NULL)
+			mark_closed(w, in && len ? (const char *)in :
+			    "connection error");
+		return 0;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (wsi == w->wsi)
+			mark_closed(w, w->why[0] ? w->why : "closed by peer");
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (wsi == w->wsi)
+			mark_closed(w, w->why[0] ? w->why : "closed");
+		return 0;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+	{ "wa-chat", ws_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void
+lws_log_bridge(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log_warnx("lws: %.*s", (int)n, line);
+	else
+		log_debug("lws: %.*s", (int)n, line);
+}
+
+struct wsclient *
+wsclient_new(const struct wsclient_cb *cb)
+{
+	struct lws_context_creation_info info;
+	struct wsclient *w = xcalloc(1, sizeof(*w));
+
+	w->cb = *cb;
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.user = w;
+	info.fd_limit_per_thread = 16;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+	    LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
+	if (access(CA_BUNDLE, R_OK) == 0)
+		info.client_ssl_ca_filepath = CA_BUNDLE;
+	if ((w->ctx = lws_create_context(&info)) == NULL)
+		fatalx("wsclient: cannot create the libwebsockets context");
+	frame_reader_init(&w->rd, FRAME_MAX_PAYLOAD);
+	return w;
+}
+
+void
+wsclient_free(struct wsclient *w)
+{
+	if (w == NULL)
+		return;
+	w->cb.closed = NULL;
+	w->cb.open = NULL;
+	w->cb.frame = NULL;
+	lws_context_destroy(w->ctx);
+	queue_clear(w);
+	frame_reader_free(&w->rd);
+	free(w);
+}
+
+int
+wsclient_connect(struct wsclient *w, const char *url)
+{
+	struct lws_client_connect_info ci;
+	char tmp[WSCLIENT_URL_MAX], path[WSCLIENT_URL_MAX + 1], host[256];
+	const char *prot, *addr, *p;
+	int port, tls;
+
+	if (w->attempt || strlen(url) >= sizeof(tmp))
+		return -1;
+	snprintf(w->url, sizeof(w->url), "%s", url);
+	snprintf(tmp, sizeof(tmp), "%s", url);
+	if (lws_parse_uri(tmp, &prot, &addr, &port, &p) != 0)
+		return -1;
+	if (strcmp(prot, "wss") == 0)
+		tls = 1;
+	else if (strcmp(prot, "ws") == 0)
+		tls = 0;
+	else
+		return -1;
+	if (strncmp(url, "wss://", 6) == 0 && !strchr(url + 6, ':'))
+		port = 443;
+	snprintf(host, sizeof(host), "%s", addr);
+	snprintf(path, sizeof(path), "/%s", p);
+
+	frame_reader_free(&w->rd);
+	frame_reader_init(&w->rd, FRAME_MAX_PAYLOAD);
+	frame_writer_init(&w->wr, NULL, 0);
+	queue_clear(w);
+	w->why[0] = '\0';
+	w->closing = 0;
+	w->open = 0;
+	w->attempt = 1;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.context = w->ctx;
+	ci.address = host;
+	ci.port = port;
+	ci.path = path;
+	ci.host = host;
+	ci.origin = WSCLIENT_ORIGIN;
+	ci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
+	ci.alpn = "http/1.1";
+	ci.local_protocol_name = "wa-chat";
+	ci.pwsi = &w->wsi;
+	if (lws_client_connect_via_info(&ci) == NULL)
+		mark_closed(w, "cannot connect");
+	return 0;
+}
+
+int
+wsclient_connected(const struct wsclient *w)
+{
+	return w->open && !w->closing;
+}
+
+int
+wsclient_send_frame(struct wsclient *w, const uint8_t *p, size_t len)
+{
+	struct buf b;
+	struct wsmsg *m;
+
+	if (!w->open || w->closing || w->wsi == NULL)
+		return -1;
+	buf_init(&b, FRAME_MAX_PAYLOAD + FRAME_HDR_LEN + FRAME_INTRO_LEN);
+	if (frame_write(&w->wr, p, len, &b) != 0 ||
+	    w->qbytes + b.len > WSCLIENT_QUEUE_MAX) {
+		buf_free(&b);
+		return -1;
+	}
+	m = xmalloc(sizeof(*m) + LWS_PRE + b.len);
+	m->next = NULL;
+	m->len = b.len;
+	memcpy(m->data + LWS_PRE, b.data, b.len);
+	buf_free(&b);
+	if (w->qtail)
+		w->qtail->next = m;
+	else
+		w->qhead = m;
+	w->qtail = m;
+	w->qbytes += m->len;
+	lws_callback_on_writable(w->wsi);
+	return 0;
+}
+
+void
+wsclient_close(struct wsclient *w, const char *why)
+{
+	if (!w->attempt)
+		return;
+	if (w->why[0] == '\0')
+		snprintf(w->why, sizeof(w->why), "%s", why ? why : "closed");
+	w->closing = 1;
+	queue_clear(w);
+	if (w->wsi != NULL) {
+		lws_set_timeout(w->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+		    LWS_TO_KILL_ASYNC);
+	} else {
+		mark_closed(w, w->why);
+	}
+}
+
+int
+wsclient_pollfds(struct wsclient *w, struct pollfd *pfd, int max)
+{
+	int i, n = w->nfds < max ? w->nfds : max;
+
+	for (i = 0; i < n; i++) {
+		pfd[i] = w->fds[i];
+		pfd[i].revents = 0;
+	}
+	return n;
+}
+
+int
+wsclient_timeout_ms(struct wsclient *w)
+{
+	if (w->closed_pending)
+		return 0;
+	/* 0 when libwebsockets holds buffered input to process */
+	return lws_service_adjust_timeout(w->ctx, 250, 0);
+}
+
+void
+wsclient_service(struct wsclient *w)
+{
+	char why[sizeof(w->why)];
+
+	lws_service(w->ctx, -1);
+	if (w->closed_pending) {
+		w->closed_pending = 0;
+		snprintf(why, sizeof(why), "%s", w->why);
+		if (w->cb.closed)
+			w->cb.closed(w->cb.arg, why);
+	}
+}
