@@ -264,6 +264,14 @@ app_rate_check(struct app *a, struct request *r, struct response *resp,
 			tmp = old;
 			rc = -1;
 		}
+	} else if (rep->status >= 400) {
+		/* e.g. 401: the token's user is gone or disabled */
+		app_reply_error(&tmp, rep);
+		tmp.rate_counted = 1;
+		old = *resp;
+		*resp = tmp;
+		tmp = old;
+		rc = -1;
 	} else {
 		if (tmp.hdrs.len > 0)
 			buf_append(&resp->hdrs, tmp.hdrs.data, tmp.hdrs.len);
@@ -301,7 +309,6 @@ app_begin(struct app *a, struct request *r, struct response *resp)
 	int allowed = 0, path_public = 0, is_api, need_auth;
 
 	a->nrequests++;
-	reply_header(resp, "Access-Control-Allow-Origin", "*");
 	if (r->method == M_OPTIONS) {
 		app_preflight(r, resp);
 		r->route = NULL;

@@ -261,7 +261,8 @@ reply_head(const struct response *r, struct buf *out)
 	buf_printf(out, "Content-Type: %s\r\n", ct);
 	buf_printf(out, "Content-Length: %zu\r\n", r->body.len);
 	buf_puts(out, "X-Content-Type-Options: nosniff\r\n"
-	    "Cache-Control: no-store\r\n");
+	    "Cache-Control: no-store\r\n"
+	    "Access-Control-Allow-Origin: *\r\n");
 	if (r->status == 429 && (r->hdrs.len == 0 || memmem(r->hdrs.data,
 	    r->hdrs.len, "Retry-After:", 12) == NULL))
 		buf_puts(out, "Retry-After: 60\r\n");
