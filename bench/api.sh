@@ -18,7 +18,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 python3 tests/system/stack.py up --web "$WEB" --env API_RATE_LIMIT=0 \
-    --env WEB_ACCESS_LOG=0 --env LOG_LEVEL=warn > "$TMP/stack.json"
+    --env WEB_ACCESS_LOG=0 --env LOG_LEVEL=warn --env IPC_TIMEOUT_MS=2000 \
+    --env FCGI_WORKERS="${FCGI_WORKERS:-$(( $(nproc) * 2 ))}" > "$TMP/stack.json"
 eval "$(python3 - "$TMP/stack.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -60,14 +61,14 @@ run() {
 	printf '%-44s %10s %9s %9s %9s %9s %7s\n' "$name" "$2" "$3" "$4" "$5" "$6" "$7"
 }
 
-echo "bench/api.sh: $WEB, ${DURATION}s per run, $THREADS threads, $(nproc) CPUs"
+echo "bench/api.sh: $WEB, ${DURATION}s per run, wrk $THREADS threads, $(nproc) CPUs, fcgi-app workers ${FCGI_WORKERS:-$(( $(nproc) * 2 ))}"
 printf '%-44s %10s %9s %9s %9s %9s %7s\n' "request" "req/s" "mean ms" "p50 ms" \
     "p99 ms" "requests" "errors"
-run "static file (nginx alone)" "$CONNS" -s "$TMP/report.lua" \
+run "static file ($WEB alone)" "$CONNS" -s "$TMP/report.lua" \
     "$URL/_static/hello.json"
 run "GET /api/health (public)" "$CONNS" -s "$TMP/report.lua" "$URL/api/health"
 run "GET /api/devices/info (Bearer JWT)" "$CONNS" -s "$TMP/report.lua" \
     -H "Authorization: Bearer $TOKEN" "$URL/api/devices/info?deviceHash=$HASH"
-run "POST /api/auth/login (argon2id)" 8 -s "$TMP/login-report.lua" \
+run "POST /api/auth/login (argon2id; cached)" 8 -s "$TMP/login-report.lua" \
     "$URL/api/auth/login"
 echo "(errors: non-2xx/3xx answers + socket errors; target: device info >= 5000 req/s)"

@@ -217,6 +217,9 @@ class Stack:
             "RESTART_BACKOFF_MAX_MS": "2000",
             "HEARTBEAT_INTERVAL_MS": "1000",
             "HEARTBEAT_TIMEOUT_MS": "5000",
+            # a lost control reply costs this much; the devmgr-kill check
+            # bounds the answer time at 2.5 s
+            "IPC_TIMEOUT_MS": "1000",
         })
         e.update({k: str(v) for k, v in self.extra_env.items()})
         return e
