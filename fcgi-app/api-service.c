@@ -14,7 +14,7 @@
 #include "xmalloc.h"
 
 void
-api_root(struct app *a, struct request *r, struct response *resp,
+api_service_root(struct app *a, struct request *r, struct response *resp,
     const struct route *rt)
 {
 	char when[40];
@@ -33,7 +33,7 @@ api_root(struct app *a, struct request *r, struct response *resp,
 }
 
 void
-api_metrics(struct app *a, struct request *r, struct response *resp,
+api_service_metrics(struct app *a, struct request *r, struct response *resp,
     const struct route *rt)
 {
 	struct buf *b = &resp->body;
@@ -64,7 +64,7 @@ api_metrics(struct app *a, struct request *r, struct response *resp,
 }
 
 static json_object *
-api_openapi_error_schema(void)
+api_service_error(void)
 {
 	json_object *s = json_object_new_object(), *p, *t;
 	const char *names[] = { "success", "code", "message", "error" };
@@ -83,7 +83,7 @@ api_openapi_error_schema(void)
 }
 
 static json_object *
-api_openapi_param(const char *name, const char *in, int required)
+api_service_param(const char *name, const char *in, int required)
 {
 	json_object *p = json_object_new_object(), *s;
 
@@ -101,7 +101,7 @@ api_openapi_param(const char *name, const char *in, int required)
 }
 
 static json_object *
-api_openapi_op(const struct route *rt, const char *method, const char *path)
+api_service_op(const struct route *rt, const char *method, const char *path)
 {
 	json_object *op = json_object_new_object(), *a, *rs, *x, *sec;
 	char opid[256];
@@ -128,17 +128,17 @@ api_openapi_op(const struct route *rt, const char *method, const char *path)
 		size_t l = strcspn(p + 1, "/");
 
 		snprintf(name, sizeof(name), "%.*s", (int)l, p + 1);
-		json_object_array_add(a, api_openapi_param(name, "path", 1));
+		json_object_array_add(a, api_service_param(name, "path", 1));
 		p += l + 1;
 	}
 	if (rt->flags & R_DEVICE) {
-		json_object_array_add(a, api_openapi_param("deviceHash",
+		json_object_array_add(a, api_service_param("deviceHash",
 		    "header", 0));
-		json_object_array_add(a, api_openapi_param("x-instance-id",
+		json_object_array_add(a, api_service_param("x-instance-id",
 		    "header", 0));
 	}
 	if (strncmp(rt->pattern, "/api/send/", 10) == 0)
-		json_object_array_add(a, api_openapi_param("Idempotency-Key",
+		json_object_array_add(a, api_service_param("Idempotency-Key",
 		    "header", 0));
 	json_object_object_add(op, "parameters", a);
 	if (strcmp(method, "post") == 0 || strcmp(method, "put") == 0) {
@@ -180,7 +180,7 @@ api_openapi_op(const struct route *rt, const char *method, const char *path)
 }
 
 char *
-api_openapi_build(void)
+api_service_openapi_build(void)
 {
 	static const struct {
 		int		 m;
@@ -232,7 +232,7 @@ api_openapi_build(void)
 		for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
 			if (rt->methods & ms[i].m)
 				json_object_object_add(item, ms[i].name,
-				    api_openapi_op(rt, ms[i].name, path));
+				    api_service_op(rt, ms[i].name, path));
 	}
 	json_object_object_add(doc, "paths", paths);
 	comp = json_object_new_object();
@@ -249,7 +249,7 @@ api_openapi_build(void)
 	json_object_object_add(sch, "basicAuth", s);
 	json_object_object_add(comp, "securitySchemes", sch);
 	s = json_object_new_object();
-	json_object_object_add(s, "Error", api_openapi_error_schema());
+	json_object_object_add(s, "Error", api_service_error());
 	json_object_object_add(comp, "schemas", s);
 	json_object_object_add(doc, "components", comp);
 	a = json_object_new_array();
@@ -267,16 +267,16 @@ api_openapi_build(void)
 }
 
 void
-api_openapi(struct app *a, struct request *r, struct response *resp,
+api_service_openapi(struct app *a, struct request *r, struct response *resp,
     const struct route *rt)
 {
 	if (a->openapi == NULL)
-		a->openapi = api_openapi_build();
+		a->openapi = api_service_openapi_build();
 	reply_raw(resp, 200, NULL, a->openapi, strlen(a->openapi));
 }
 
 void
-api_docs(struct app *a, struct request *r, struct response *resp,
+api_service_docs(struct app *a, struct request *r, struct response *resp,
     const struct route *rt)
 {
 	struct buf *b = &resp->body;

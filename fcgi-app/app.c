@@ -217,7 +217,7 @@ app_call(struct app *a, struct request *r, struct response *resp,
 			uint64_t now = ipc_mono_ms();
 
 			if (now - last > 10000 || last == 0) {
-				last = now;	/* at most one line per 10 s */
+				last = now;	/* one line per 10 s */
 				log_warnx("%s: devmgr unavailable (%s)",
 				    ipc_type_name(type), errno == EAGAIN ?
 				    "timeout" : strerror(errno));

@@ -315,20 +315,20 @@ void	 api_health_what(struct app *, struct request *, struct response *,
 	    const struct route *);
 void	 api_health_heal(struct app *, struct request *, struct response *,
 	    const struct route *);
-void	 api_root(struct app *, struct request *, struct response *,
-	    const struct route *);
-void	 api_metrics(struct app *, struct request *, struct response *,
-	    const struct route *);
-void	 api_openapi(struct app *, struct request *, struct response *,
-	    const struct route *);
-void	 api_docs(struct app *, struct request *, struct response *,
-	    const struct route *);
+void	 api_service_root(struct app *, struct request *,
+	    struct response *, const struct route *);
+void	 api_service_metrics(struct app *, struct request *,
+	    struct response *, const struct route *);
+void	 api_service_openapi(struct app *, struct request *,
+	    struct response *, const struct route *);
+void	 api_service_docs(struct app *, struct request *,
+	    struct response *, const struct route *);
 void	 api_proxy_call(struct app *, struct request *, struct response *,
 	    const struct route *);
 /* QR post-processing of an /app/login reply (api-proxy.c). */
 int	 api_proxy_qr(struct request *, struct response *, int status,
 	    const char *json, size_t len);
-char	*api_openapi_build(void);
+char	*api_service_openapi_build(void);
 
 /* qr.c */
 int	 qr_png(const char *text, uint8_t **png, size_t *len);

@@ -364,7 +364,7 @@ main(int argc, char **argv)
 			nworkers = 1;
 	}
 	if (nworkers == 1 && !own_socket)
-		main_worker(&app, listenfd, 0);	/* the manager supervises us */
+		main_worker(&app, listenfd, 0);	/* supervised by spawner */
 	main_supervise(&app, listenfd, (int)nworkers);
 	if (own_socket)
 		unlink(sock);

@@ -338,9 +338,10 @@ request_begin(struct request *r, char **env, size_t body_max,
 	}
 
 	remote = request_env(r, "REMOTE_ADDR");
-	r->loopback = request_is_loopback(remote);
 	request_client_addr(remote, request_header(r, "x-forwarded-for"),
 	    trusted, r->addr, sizeof(r->addr));
+	/* The client, not a trusted proxy that happens to be local. */
+	r->loopback = request_is_loopback(r->addr);
 	return 0;
 toolong:
 	reply_error(resp, 0, "URI_TOO_LONG", "Request path too long");

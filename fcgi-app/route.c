@@ -17,15 +17,15 @@
 
 const struct route route_table[] = {
 	/* service */
-	{ M_GET, "/", R_PUBLIC, api_root, NULL, 0, "service",
+	{ M_GET, "/", R_PUBLIC, api_service_root, NULL, 0, "service",
 	    "Service descriptor" },
-	{ M_GET, "/api/openapi.json", R_PUBLIC, api_openapi, NULL, 0,
+	{ M_GET, "/api/openapi.json", R_PUBLIC, api_service_openapi, NULL, 0,
 	    "service", "OpenAPI 3.1 document of this API" },
-	{ M_GET, "/docs", R_PUBLIC, api_docs, NULL, 0, "service",
+	{ M_GET, "/docs", R_PUBLIC, api_service_docs, NULL, 0, "service",
 	    "Route list (HTML)" },
-	{ M_GET, "/docs/openapi.json", R_PUBLIC, api_openapi, NULL, 0,
+	{ M_GET, "/docs/openapi.json", R_PUBLIC, api_service_openapi, NULL, 0,
 	    "service", "OpenAPI 3.1 document (alias)" },
-	{ M_GET, "/metrics", R_OPTAUTH | R_NORATE, api_metrics, NULL, 0,
+	{ M_GET, "/metrics", R_OPTAUTH | R_NORATE, api_service_metrics, NULL, 0,
 	    "service", "Prometheus metrics (auth or loopback)" },
 
 	/* health */

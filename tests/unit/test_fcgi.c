@@ -85,7 +85,7 @@ test_route_match(void)
 
 	mkreq(&r, &resp, e5);
 	rt = route_match(&r, &allowed, &pub);
-	T_OK(rt && rt->fn == api_root, "root");
+	T_OK(rt && rt->fn == api_service_root, "root");
 	endreq(&r, &resp);
 
 	mkreq(&r, &resp, e6);
@@ -642,7 +642,7 @@ test_qr_png(void)
 static void
 test_openapi(void)
 {
-	char *doc = api_openapi_build();
+	char *doc = api_service_openapi_build();
 	json_object *o = json_tokener_parse(doc), *p, *v;
 
 	T_OK(o != NULL, "OpenAPI is JSON");
