@@ -39,7 +39,7 @@
 #define ROOMS_MAX		64
 #define PENDING_PER_CLIENT	8
 #define WRITES_PER_CALLBACK	64
-#define DRAIN_BATCH		2000	/* events per drain before yielding */
+#define DRAIN_BATCH		256	/* events per drain before yielding */
 #define TICK_US			(100 * LWS_US_PER_MS)
 #define CONNECT_TIMEOUT_MS	45000	/* socket.io: engine open, no "40" */
 #define WS_PING_MS		25000
@@ -755,7 +755,9 @@ sio_event(struct client *c, const struct sio_packet *pk)
 	const char *room = NULL;
 
 	if (strcmp(pk->nsp, "/") != 0 || !c->authed) {
-		/* Not connected to that namespace: socket.io ignores it. */
+		/* An event before (or without) a namespace connect. */
+		client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    "not connected");
 		return;
 	}
 	if (sio_event_parse(pk->data, pk->datalen, name, &arg) == -1) {
