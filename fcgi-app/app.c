@@ -103,6 +103,7 @@ app_free(struct app *a)
 	a->openapi = NULL;
 	sodium_memzero(a->secret, sizeof(a->secret));
 	sodium_memzero(a->cache, sizeof(a->cache));
+	sodium_memzero(a->tokens, sizeof(a->tokens));
 }
 
 json_object *

@@ -110,6 +110,33 @@ authn_cache_store(struct app *a, const uint8_t key[32], const char *role,
 }
 
 int
+authn_verify_token(struct app *a, const char *tok, long now,
+    struct auth_claims *c)
+{
+	struct authn_tok *t;
+	uint8_t key[16];
+	int rc;
+
+	crypto_generichash(key, sizeof(key), (const uint8_t *)tok,
+	    strlen(tok), a->cache_key, sizeof(a->cache_key));
+	t = &a->tokens[key[0] % AUTHN_TOKENS];
+	if (t->claims.exp != 0 && sodium_memcmp(t->key, key, 16) == 0) {
+		if (now >= t->claims.exp) {
+			memset(c, 0, sizeof(*c));
+			return AUTH_EEXPIRED;
+		}
+		*c = t->claims;
+		return AUTH_OK;
+	}
+	rc = auth_jwt_verify(a->secret, a->secretlen, tok, a->issuer, now, c);
+	if (rc == AUTH_OK && c->exp > now) {
+		memcpy(t->key, key, sizeof(key));
+		t->claims = *c;
+	}
+	return rc;
+}
+
+int
 authn_password(struct app *a, struct request *r, struct response *resp,
     const char *user, const char *pw, char *role, size_t rolelen)
 {
@@ -219,8 +246,7 @@ authn_request(struct app *a, struct request *r, struct response *resp)
 			    "Access token required");
 			return -1;
 		}
-		rc = auth_jwt_verify(a->secret, a->secretlen, tok, a->issuer,
-		    (long)time(NULL), &c);
+		rc = authn_verify_token(a, tok, (long)time(NULL), &c);
 		if (rc != AUTH_OK) {
 			reply_unauthorized(resp, "INVALID_TOKEN",
 			    rc == AUTH_EEXPIRED ? "Token expired" :

@@ -85,7 +85,7 @@ struct request {
 	char		*segs[REQ_SEGS_MAX];
 	int		 nsegs;
 	const char	*query_string;
-	char		*qbuf;		/* decoded query storage */
+	char		 qbuf[REQ_QUERY_MAX + 1];	/* decoded query */
 	struct kv	 query[REQ_KV_MAX];
 	int		 nquery;
 	const char	*content_type;
@@ -125,6 +125,14 @@ struct authn_slot {
 	long		 at;
 };
 
+/* Verified bearer tokens (authn.c): libjwt's parse + HMAC once per token. */
+#define AUTHN_TOKENS		64
+
+struct authn_tok {
+	uint8_t		 key[16];	/* keyed BLAKE2b of the token */
+	struct auth_claims claims;
+};
+
 typedef int (*app_call_fn)(struct app *, uint16_t type, const Ipc__Request *,
     Ipc__Reply **, int timeout_ms);
 
@@ -148,6 +156,7 @@ struct app {
 	char		 trusted[1024];	/* TRUSTED_PROXIES, comma list */
 	uint8_t		 cache_key[32];
 	struct authn_slot cache[AUTHN_CACHE_SIZE];
+	struct authn_tok tokens[AUTHN_TOKENS];
 	long		 started;
 	int		 worker;
 	/* metrics: requests per status class. */
@@ -269,6 +278,9 @@ int	 route_allow_header(int methods, char *out, size_t len);
 /* authn.c - who is asking. */
 /* 0 authenticated, -1 with resp filled (401/503/429). */
 int	 authn_request(struct app *, struct request *, struct response *);
+/* auth_jwt_verify with a per-worker cache of verified tokens. */
+int	 authn_verify_token(struct app *, const char *token, long now,
+	    struct auth_claims *);
 int	 authn_parse_basic(const char *hdr, char *user, size_t ulen,
 	    char *pw, size_t pwlen);
 /* Verify user/password via AUTH_INFO + argon2id (cached); role out.

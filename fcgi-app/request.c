@@ -63,7 +63,6 @@ request_reset(struct request *r)
 {
 	struct buf body = r->body;
 
-	free(r->qbuf);
 	json_object_put(r->json);
 	if (body.cap > 1024 * 1024)
 		buf_free(&body);	/* keep no upload-sized buffer around */
@@ -291,7 +290,7 @@ request_begin(struct request *r, char **env, size_t body_max,
 		reply_error(resp, 0, "URI_TOO_LONG", "Query string too long");
 		return -1;
 	}
-	r->qbuf = xstrdup(r->query_string);
+	memcpy(r->qbuf, r->query_string, strlen(r->query_string) + 1);
 	if ((n = form_parse_query(r->qbuf, r->query, REQ_KV_MAX)) == -1) {
 		reply_error(resp, 0, "INVALID_QUERY", "Malformed query string");
 		return -1;

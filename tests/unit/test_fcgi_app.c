@@ -264,6 +264,27 @@ test_bearer(void)
 }
 
 static void
+test_token_cache(void)
+{
+	char *tok = auth_jwt_issue((const uint8_t *)SECRET, strlen(SECRET),
+	    "carol", "admin", 60, "whatsapp-gateway");
+	struct auth_claims c;
+	long now = (long)time(NULL);
+
+	T_EQ_INT(authn_verify_token(&app, tok, now, &c), AUTH_OK, "verified");
+	T_EQ_INT(authn_verify_token(&app, tok, now, &c), AUTH_OK,
+	    "verified again (cached)");
+	T_EQ_STR(c.user, "carol", "claims from the cache");
+	T_EQ_STR(c.role, "admin", "role from the cache");
+	T_EQ_INT(authn_verify_token(&app, tok, now + 61, &c), AUTH_EEXPIRED,
+	    "cached token still expires");
+	tok[strlen(tok) - 2] ^= 1;
+	T_OK(authn_verify_token(&app, tok, now, &c) != AUTH_OK,
+	    "a changed token is verified, not served from the cache");
+	free(tok);
+}
+
+static void
 test_user_gone(void)
 {
 	struct request r;
@@ -626,6 +647,7 @@ main(int argc, char **argv)
 	T_RUN(test_bearer);
 	T_RUN(test_expired);
 	T_RUN(test_user_gone);
+	T_RUN(test_token_cache);
 	T_RUN(test_basic);
 	T_RUN(test_devmgr_down);
 	T_RUN(test_rate_limited);
