@@ -104,7 +104,8 @@ api_auth_status(struct app *a, struct request *r, struct response *resp,
 
 	o = json_object_new_object();
 	json_object_object_add(o, "success", json_object_new_boolean(1));
-	if (request_env(r, "HTTP_AUTHORIZATION") == NULL && a->auth_enabled) {
+	if (request_env(r, "HTTP_AUTHORIZATION") == NULL &&
+	    (a->auth_enabled || !r->loopback)) {
 		json_object_object_add(o, "authenticated",
 		    json_object_new_boolean(0));
 		json_object_object_add(o, "message", json_object_new_string(

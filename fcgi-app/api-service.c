@@ -272,7 +272,8 @@ api_service_openapi(struct app *a, struct request *r, struct response *resp,
 {
 	if (a->openapi == NULL)
 		a->openapi = api_service_openapi_build();
-	reply_raw(resp, 200, NULL, a->openapi, strlen(a->openapi));
+	reply_raw(resp, 200, rt->arg != NULL ? "application/yaml" : NULL,
+	    a->openapi, strlen(a->openapi));
 }
 
 void

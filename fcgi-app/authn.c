@@ -9,7 +9,8 @@
  * argon2id cost is paid once per credential and a password change or a
  * deleted user (new/no hash) misses.  The plaintext is never stored, and
  * the key is random per worker.  Unknown users burn the same time as a real
- * check.  Roles are informative only: devmgr takes the role from its
+ * check.  With API_AUTH_ENABLED=false a loopback client acts as the
+ * default admin; remote clients still authenticate.  Roles are informative only: devmgr takes the role from its
  * registry.
  */
 #include <string.h>
@@ -226,7 +227,9 @@ authn_request(struct app *a, struct request *r, struct response *resp)
 
 	if (r->auth != AUTHK_NONE)
 		return 0;
-	if (!a->auth_enabled) {
+	/* API_AUTH_ENABLED=false serves loopback clients only (config.c);
+	 * anyone else still has to authenticate. */
+	if (!a->auth_enabled && r->loopback) {
 		r->auth = AUTHK_OFF;
 		snprintf(r->user, sizeof(r->user), "%s", a->admin_user);
 		snprintf(r->role, sizeof(r->role), "admin");

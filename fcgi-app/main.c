@@ -338,8 +338,9 @@ main(int argc, char **argv)
 		fatalx("sodium_init");
 	app_init(&app, 0);
 	if (!app.auth_enabled)
-		log_warnx("*** API_AUTH_ENABLED=false: AUTHENTICATION IS OFF, "
-		    "every request acts as admin '%s' ***", app.admin_user);
+		log_warnx("*** API_AUTH_ENABLED=false: AUTHENTICATION IS OFF "
+		    "for loopback clients, who all act as admin '%s' ***",
+		    app.admin_user);
 
 	if (sock != NULL) {
 		if (strchr(sock, '/') == NULL && strchr(sock, ':') != NULL) {

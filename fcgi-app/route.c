@@ -25,6 +25,8 @@ const struct route route_table[] = {
 	    "Route list (HTML)" },
 	{ M_GET, "/docs/openapi.json", R_PUBLIC, api_service_openapi, NULL, 0,
 	    "service", "OpenAPI 3.1 document (alias)" },
+	{ M_GET, "/docs/openapi.yaml", R_PUBLIC, api_service_openapi, "yaml",
+	    0, "service", "OpenAPI 3.1 document (JSON is valid YAML)" },
 	{ M_GET, "/metrics", R_OPTAUTH | R_NORATE, api_service_metrics, NULL, 0,
 	    "service", "Prometheus metrics (auth or loopback)" },
 

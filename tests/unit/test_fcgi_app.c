@@ -581,12 +581,18 @@ test_auth_disabled(void)
 {
 	struct request r;
 	struct response resp;
-	char *e[] = { "REQUEST_URI=/api/devices", NULL };
+	char *e[] = { "REQUEST_URI=/api/devices", "REMOTE_ADDR=127.0.0.1",
+	    NULL };
+	char *far[] = { "REQUEST_URI=/api/devices", "REMOTE_ADDR=8.8.8.8",
+	    NULL };
 
 	app.auth_enabled = 0;
 	run(&r, &resp, e, NULL, NULL);
-	T_EQ_INT(resp.status, 200, "no credentials needed");
+	T_EQ_INT(resp.status, 200, "loopback: no credentials needed");
 	T_EQ_STR(seen[0].user, "admin", "acts as the default admin");
+	done(&r, &resp);
+	run(&r, &resp, far, NULL, NULL);
+	T_EQ_INT(resp.status, 401, "remote clients still authenticate");
 	done(&r, &resp);
 	app.auth_enabled = 1;
 }
