@@ -1,5 +1,5 @@
 /*
- * worker.c - one waproc per device: spawn (fork+exec, scrubbed
+ * worker.c - one waproc per device: spawn (posix_spawn, scrubbed
  * environment, one-time token), the workers ROUTER (HELLO first, then
  * heartbeats, STATUS, WAEVENT, replies), SIGCHLD reaping, restarts with
  * exponential backoff and jitter, FAILED after too many crashes, and the
@@ -12,10 +12,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -299,8 +299,11 @@ w_spawn(struct worker *w)
 	struct stat st;
 	size_t i, ne = 0;
 	const char *v;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t mask, def;
 	pid_t pid;
-	int fd;
+	int err;
 
 	snprintf(dir, sizeof(dir), "%s/%s", dm.devices_dir, w->hash);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -334,45 +337,46 @@ w_spawn(struct worker *w)
 	argv[0] = (char *)"waproc";
 	argv[1] = NULL;
 
-	pid = fork();
-	if (pid == 0) {
-		sigset_t none;
-
-		/* Child: async-signal-safe calls only until execve. */
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		setpgid(0, 0);			/* ^C on devmgr's tty: ours */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);	/* never outlive devmgr */
-		if ((fd = open("/dev/null", O_RDONLY)) != -1 && fd != 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
-		if ((fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND |
-		    O_NOFOLLOW, 0600)) != -1) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
-		close_range(3, ~0U, 0);
-		if (chdir(dir) == -1)
-			_exit(126);
-		execve(dm.waproc_path, argv, envp);
-		_exit(127);
-	}
+	/*
+	 * posix_spawn (vfork-like: no copy of devmgr's page tables, exec
+	 * failures reported here) with: stdin /dev/null, stdout and stderr
+	 * appended to the device's waproc.log (0600), every other fd closed,
+	 * default signal dispositions, an empty mask, its own process group
+	 * (^C on devmgr's tty is devmgr's to handle), cwd = its directory.
+	 * waproc itself asks for SIGTERM when devmgr dies (PR_SET_PDEATHSIG).
+	 */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, logpath, O_WRONLY | O_CREAT |
+	    O_APPEND | O_NOFOLLOW, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&mask);
+	sigemptyset(&def);
+	sigaddset(&def, SIGCHLD);
+	sigaddset(&def, SIGTERM);
+	sigaddset(&def, SIGINT);
+	sigaddset(&def, SIGHUP);
+	sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setsigmask(&attr, &mask);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	err = posix_spawn(&pid, dm.waproc_path, &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	for (i = 0; i < ne; i++) {
 		if (strncmp(envp[i], "WAPROC_TOKEN=", 13) == 0 ||
 		    strncmp(envp[i], "WEBHOOK_SECRET=", 15) == 0)
 			sodium_memzero(envp[i], strlen(envp[i]));
 		free(envp[i]);
 	}
-	if (pid == -1) {
-		log_warn("device %s: fork", w->hash);
+	if (err != 0) {
+		log_warnx("device %s: cannot start %s: %s", w->hash,
+		    dm.waproc_path, strerror(err));
 		sodium_memzero(w->token, sizeof(w->token));
 		return -1;
 	}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -112,6 +113,10 @@ main(int argc, char *argv[])
 	char buf[16];
 
 	log_init("waproc", LOG_LVL_INFO);
+	/* Never outlive devmgr (it may have died before this line). */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		fatalx("devmgr is gone");
 	config_load(NULL);
 	device = env_required("WAPROC_DEVICE");
 	if (!valid_hash(device))
