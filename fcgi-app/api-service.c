@@ -100,6 +100,62 @@ api_service_param(const char *name, const char *in, int required)
 	return p;
 }
 
+/* Query parameters the handlers (or GOWA's device API) read, by route. */
+static const struct {
+	int		 methods;
+	const char	*pattern;
+	const char	*params;	/* space separated; '!' = required */
+} api_service_queries[] = {
+	{ M_GET, "/api/devices", "status limit offset" },
+	{ M_DELETE, "/api/devices", "force" },
+	{ M_GET, "/api/app/login", "format" },
+	{ M_GET, "/api/login", "format" },
+	{ M_GET, "/api/app/login-with-code", "!phone" },
+	{ M_GET, "/api/user/info", "!phone" },
+	{ M_GET, "/api/user/avatar", "!phone is_preview is_community" },
+	{ M_GET, "/api/user/check", "!phone" },
+	{ M_GET, "/api/user/business-profile", "!phone" },
+	{ M_GET, "/api/group/info-from-link", "!link" },
+	{ M_GET, "/api/group/info", "!group_id" },
+	{ M_GET, "/api/group/participants", "!group_id" },
+	{ M_GET, "/api/group/participants/export", "!group_id" },
+	{ M_GET, "/api/group/participant-requests", "!group_id" },
+	{ M_GET, "/api/group/invite-link", "!group_id reset" },
+	{ M_GET, "/api/chats", "limit offset search has_media" },
+	{ M_GET, "/api/chat/:chat_jid/messages", "limit offset start_time "
+	    "end_time media_only is_from_me search" },
+	{ M_GET, "/api/message/:message_id/download", "!phone" },
+};
+
+static void
+api_service_queries_add(json_object *a, const struct route *rt,
+    const char *method)
+{
+	char name[64];
+	const char *p;
+	size_t i, l;
+	int m = strcmp(method, "get") == 0 ? M_GET : strcmp(method,
+	    "delete") == 0 ? M_DELETE : 0;
+
+	for (i = 0; i < sizeof(api_service_queries) /
+	    sizeof(api_service_queries[0]); i++) {
+		if (!(api_service_queries[i].methods & m) ||
+		    strcmp(api_service_queries[i].pattern, rt->pattern) != 0)
+			continue;
+		for (p = api_service_queries[i].params; *p; p += l) {
+			while (*p == ' ')
+				p++;
+			l = strcspn(p, " ");
+			if (l == 0)
+				break;
+			snprintf(name, sizeof(name), "%.*s", (int)(l -
+			    (*p == '!')), p + (*p == '!'));
+			json_object_array_add(a, api_service_param(name,
+			    "query", *p == '!'));
+		}
+	}
+}
+
 static json_object *
 api_service_op(const struct route *rt, const char *method, const char *path)
 {
@@ -140,6 +196,7 @@ api_service_op(const struct route *rt, const char *method, const char *path)
 	if (strncmp(rt->pattern, "/api/send/", 10) == 0)
 		json_object_array_add(a, api_service_param("Idempotency-Key",
 		    "header", 0));
+	api_service_queries_add(a, rt, method);
 	json_object_object_add(op, "parameters", a);
 	if (strcmp(method, "post") == 0 || strcmp(method, "put") == 0) {
 		x = json_object_new_object();
