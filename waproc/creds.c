@@ -15,8 +15,10 @@
 enum {
 	T_NOISE = 1, T_IDENTITY, T_SPK_ID, T_SPK_PRIV, T_SPK_SIG, T_REGID,
 	T_ADV, T_NEXT_PREKEY, T_UPLOADED, T_JID, T_LID, T_PUSH, T_PLATFORM,
-	T_BIZ, T_ACCOUNT_KEY, T_KEY_INDEX, T_ACCOUNT
+	T_BIZ, T_ACCOUNT_KEY, T_KEY_INDEX, T_ACCOUNT,
+	T_END = 0xFF	/* last: BLAKE2b-128 of every byte before it */
 };
+#define SUM_LEN		16
 #define REQUIRED	((1u << T_NOISE) | (1u << T_IDENTITY) | \
 	(1u << T_SPK_ID) | (1u << T_SPK_PRIV) | (1u << T_SPK_SIG) | \
 	(1u << T_REGID) | (1u << T_ADV))
@@ -141,6 +143,13 @@ creds_serialize(const struct creds *c, struct buf *out)
 		r |= put32(out, T_KEY_INDEX, c->key_index);
 		r |= put(out, T_ACCOUNT, c->account, c->account_len);
 	}
+	if (r == 0) {
+		uint8_t sum[SUM_LEN];
+
+		crypto_generichash(sum, sizeof(sum), out->data + start,
+		    out->len - start, NULL, 0);
+		r |= put(out, T_END, sum, sizeof(sum));
+	}
 	if (r != 0) {
 		if (out->len > start)
 			sodium_memzero(out->data + start, out->len - start);
@@ -183,6 +192,19 @@ creds_deserialize(struct creds *c, const uint8_t *p, size_t len)
 		rc = CREDS_EVERSION;
 		goto out;
 	}
+	/* the checksum comes first: nothing below sees a corrupt blob */
+	if (len < 5 + 3 + SUM_LEN || p[len - SUM_LEN - 3] != T_END ||
+	    p[len - SUM_LEN - 2] != 0 || p[len - SUM_LEN - 1] != SUM_LEN)
+		goto out;
+	{
+		uint8_t sum[SUM_LEN];
+
+		crypto_generichash(sum, sizeof(sum), p, len - SUM_LEN - 3,
+		    NULL, 0);
+		if (sodium_memcmp(sum, p + len - SUM_LEN, SUM_LEN) != 0)
+			goto out;
+	}
+	len -= SUM_LEN + 3;
 	for (off = 5; off < len; off += l) {
 		if (len - off < 3)
 			goto out;

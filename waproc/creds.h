@@ -8,7 +8,9 @@
  * A plain fixed-size struct (nothing to free; creds_clear wipes it) and a
  * versioned binary blob (creds_serialize / creds_deserialize) so the store
  * can keep it in one column.  The blob is TLV: "WACR", version byte, then
- * (tag u8, len u16 BE, value)*; unknown tags are skipped.  The parser
+ * (tag u8, len u16 BE, value)*, ending with tag 0xFF holding a BLAKE2b-128
+ * of everything before it (so truncation and corruption are refused);
+ * unknown tags are skipped.  The parser
  * takes untrusted bytes.  No I/O, no logging of key material.
  */
 #ifndef WAPROC_CREDS_H

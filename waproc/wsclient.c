@@ -1,10 +1,11 @@
 /*
  * wsclient.c - libwebsockets client for the WhatsApp chat socket (see
  * wsclient.h).  One lws context per client, created once and reused for
- * every reconnect.  libwebsockets reports its descriptors through the
- * ADD/DEL/CHANGE_MODE_POLL_FD callbacks; we keep them in a small table for
- * the owner's poll(), then let lws_service(ctx, -1) (non-blocking) do the
- * I/O.  Close notifications are deferred to the end of wsclient_service so
+ * every reconnect.  Debian's libwebsockets is built without external
+ * poll support, so the owner polls the connection's socket itself (POLLIN,
+ * plus POLLOUT while we have data queued; a short timeout while the
+ * connection is being set up) and lws_service(ctx, -1), which never
+ * blocks, does the I/O.  Close notifications are deferred to the end of wsclient_service so
  * the owner never re-enters libwebsockets from one of its callbacks.
  */
 #include <stdio.h>
@@ -20,7 +21,6 @@
 #include "frame.h"
 #include "wsclient.h"
 
-#define MAX_FDS		8
 #define CA_BUNDLE	"/etc/ssl/certs/ca-certificates.crt"
 
 struct wsmsg {
@@ -33,8 +33,6 @@ struct wsclient {
 	struct wsclient_cb	 cb;
 	struct lws_context	*ctx;
 	struct lws		*wsi;
-	struct pollfd		 fds[MAX_FDS];
-	int			 nfds;
 	int			 attempt;	/* a connect is in flight */
 	int			 open;		/* established */
 	int			 closing;	/* we asked to close */
@@ -74,42 +72,6 @@ mark_closed(struct wsclient *w, const char *why)
 }
 
 static int
-pollfd_track(struct wsclient *w, enum lws_callback_reasons reason,
-    const struct lws_pollargs *pa)
-{
-	int i;
-
-	for (i = 0; i < w->nfds; i++)
-		if (w->fds[i].fd == pa->fd)
-			break;
-	switch (reason) {
-	case LWS_CALLBACK_ADD_POLL_FD:
-		if (i == w->nfds) {
-			if (w->nfds == MAX_FDS)
-				return -1;
-			w->nfds++;
-		}
-		w->fds[i].fd = pa->fd;
-		w->fds[i].events = (short)pa->events;
-		w->fds[i].revents = 0;
-		break;
-	case LWS_CALLBACK_DEL_POLL_FD:
-		if (i < w->nfds) {
-			w->fds[i] = w->fds[w->nfds - 1];
-			w->nfds--;
-		}
-		break;
-	case LWS_CALLBACK_CHANGE_MODE_POLL_FD:
-		if (i < w->nfds)
-			w->fds[i].events = (short)pa->events;
-		break;
-	default:
-		break;
-	}
-	return 0;
-}
-
-static int
 on_frame(void *arg, const uint8_t *p, size_t len)
 {
 	struct wsclient *w = arg;
@@ -133,10 +95,6 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	if (w == NULL)
 		return 0;
 	switch (reason) {
-	case LWS_CALLBACK_ADD_POLL_FD:
-	case LWS_CALLBACK_DEL_POLL_FD:
-	case LWS_CALLBACK_CHANGE_MODE_POLL_FD:
-		return pollfd_track(w, reason, in);
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
 		char **p = in;
 		int n;
@@ -371,22 +329,32 @@ wsclient_close(struct wsclient *w, const char *why)
 int
 wsclient_pollfds(struct wsclient *w, struct pollfd *pfd, int max)
 {
-	int i, n = w->nfds < max ? w->nfds : max;
+	lws_sockfd_type fd;
 
-	for (i = 0; i < n; i++) {
-		pfd[i] = w->fds[i];
-		pfd[i].revents = 0;
-	}
-	return n;
+	if (max < 1 || w->wsi == NULL ||
+	    (fd = lws_get_socket_fd(w->wsi)) == LWS_SOCK_INVALID)
+		return 0;
+	pfd[0].fd = fd;
+	pfd[0].events = POLLIN;
+	if (w->open && (w->qhead != NULL || lws_partial_buffered(w->wsi)))
+		pfd[0].events |= POLLOUT;
+	pfd[0].revents = 0;
+	return 1;
 }
 
 int
 wsclient_timeout_ms(struct wsclient *w)
 {
+	int t;
+
 	if (w->closed_pending)
 		return 0;
 	/* 0 when libwebsockets holds buffered input to process */
-	return lws_service_adjust_timeout(w->ctx, 250, 0);
+	t = lws_service_adjust_timeout(w->ctx, 250, 0);
+	/* connecting / upgrading: lws waits for POLLOUT we do not see */
+	if (w->attempt && !w->open && t > 10)
+		t = 10;
+	return t;
 }
 
 void
