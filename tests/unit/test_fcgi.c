@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include "t.h"
 #include "fcgi.h"
@@ -639,6 +640,41 @@ test_qr_png(void)
 	T_EQ_INT(qr_png("", &png, &len), -1, "empty refused");
 }
 
+/* Decode our PNG with zbarimg when it is installed. */
+static void
+test_qr_decodes(void)
+{
+	const char *text = "2@Rk9vYmFy1234567890abcdef+/=,aGVsbG8gd29ybGQ=,"
+	    "aGVsbG8gd29ybGQgaGVsbG8=,d29ybGQgaGVsbG8gd29ybGQ=";
+	char path[] = "/tmp/test_fcgi_qrXXXXXX", cmd[128], got[512];
+	uint8_t *png;
+	size_t len, n;
+	FILE *f;
+	int fd;
+
+	if (access("/usr/bin/zbarimg", X_OK) != 0) {
+		T_OK(1, "zbarimg not installed: skipped");
+		return;
+	}
+	if (qr_png(text, &png, &len) == -1 || (fd = mkstemp(path)) == -1) {
+		T_OK(0, "render");
+		return;
+	}
+	T_OK(write(fd, png, len) == (ssize_t)len, "written");
+	close(fd);
+	free(png);
+	snprintf(cmd, sizeof(cmd), "zbarimg -q --raw %s 2>/dev/null", path);
+	got[0] = '\0';
+	if ((f = popen(cmd, "r")) != NULL) {
+		n = fread(got, 1, sizeof(got) - 1, f);
+		got[n] = '\0';
+		pclose(f);
+	}
+	got[strcspn(got, "\n")] = '\0';
+	T_EQ_STR(got, text, "zbarimg reads back the text");
+	unlink(path);
+}
+
 static void
 test_openapi(void)
 {
@@ -686,6 +722,7 @@ main(int argc, char **argv)
 	T_RUN(test_client_addr);
 	T_RUN(test_rate_headers);
 	T_RUN(test_qr_png);
+	T_RUN(test_qr_decodes);
 	T_RUN(test_openapi);
 	return t_done();
 }
