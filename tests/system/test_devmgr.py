@@ -56,14 +56,23 @@ def wait_for(fn, timeout=10.0, step=0.05):
 
 
 class Hooks(http.server.BaseHTTPRequestHandler):
-    got = []
+    got = []            # accepted (headers, body)
+    refused = []        # (headers, body) answered 503
+    flaky = False       # refuse the first attempt of every event id
     lock = threading.Lock()
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        eid = self.headers.get("X-Webhook-Id")
         with Hooks.lock:
-            Hooks.got.append((dict(self.headers), body))
-        self.send_response(200)
+            if Hooks.flaky and eid not in [h.get("X-Webhook-Id") for h, _
+                                           in Hooks.refused]:
+                Hooks.refused.append((dict(self.headers), body))
+                code = 503
+            else:
+                Hooks.got.append((dict(self.headers), body))
+                code = 200
+        self.send_response(code)
         self.end_headers()
 
     def log_message(self, *a):
@@ -81,8 +90,9 @@ def main():
         "VAR_DIR": var,
         "RESTART_BACKOFF_MIN_MS": "200",
         "RESTART_BACKOFF_MAX_MS": "2000",
-        "HEARTBEAT_INTERVAL_MS": "1000",
-        "HEARTBEAT_TIMEOUT_MS": "5000",
+        "HEARTBEAT_INTERVAL_MS": "500",
+        "HEARTBEAT_TIMEOUT_MS": "2000",
+        "RESTART_MAX_CRASHES": "3",
         "DEFAULT_ADMIN_PASS": "not-in-children-please",
         "S3_SECRET_KEY": "leak-me-not",
         "LOG_LEVEL": "info",
@@ -268,6 +278,40 @@ def main():
         ok(rc == 1 and "AUTHENTICATION_ERROR" in err,
            "device call before login: GOWA's 401, no fake success", err)
 
+        # a frozen waproc misses its heartbeats: killed and restarted
+        pid_s = running_pid(h)
+        Hooks.got.clear()
+        os.kill(pid_s, signal.SIGSTOP)
+        pid_t = wait_for(lambda: running_pid(h, not_pid=pid_s), 10)
+        ok(pid_t and pid_t != pid_s, "silent waproc killed and restarted",
+           devmgr_log())
+        wait_for(lambda: "crashed" in events(), 3)
+        with Hooks.lock:
+            causes = [json.loads(b)["event"].get("data", {}).get("cause")
+                      for _, b in Hooks.got
+                      if json.loads(b)["event"]["type"] == "crashed"]
+        ok("heartbeat timeout" in causes, "cause: heartbeat timeout", causes)
+
+        # crashes in a row (RESTART_MAX_CRASHES=3 in the window): failed
+        for i in range(6):
+            d = info(h) or {}
+            if d.get("status") == "failed":
+                break
+            p = wait_for(lambda: running_pid(h), 10)
+            if p:
+                os.kill(p, signal.SIGKILL)
+                wait_for(lambda: (info(h) or {}).get("status") != "disconnected"
+                         or running_pid(h, not_pid=p), 5)
+        ok(wait_for(lambda: (info(h) or {}).get("status") == "failed", 10),
+           "too many crashes: status failed", info(h))
+        time.sleep(1.0)
+        d = info(h) or {}
+        ok(d.get("status") == "failed" and d.get("process") is None,
+           "failed: no more restarts", d)
+        rc, out, err = wactl("devices", "start", h)
+        ok(rc == 0 and wait_for(lambda: running_pid(h), 10),
+           "an explicit start brings a failed device back", err)
+
         rc, out, err = wactl("stats")
         ok(rc == 0 and "1 running" in out, "wactl stats", out + err)
         rc, out, err = wactl("devices", "info", "0000000000000000")
@@ -291,12 +335,39 @@ def main():
         rc, out, err = wactl("ping")
         ok(rc == 3, "wactl: exit 3 when devmgr is gone", (rc, err))
 
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(
+            var, "registry.db"), uri=True)
+        pend = db.execute("SELECT event_id FROM status_webhook_queue WHERE "
+                          "state = 'pending'").fetchall()
+        db.close()
+        ok(len(pend) >= 1, "status webhook of the shutdown left pending",
+           pend)
+        pend_ids = set(r[0] for r in pend)
+
         # restart: the device comes back (desired state running)
+        Hooks.got.clear()
+        Hooks.flaky = True
         dm = start()
         ok(wait_for(lambda: wactl("ping")[0] == 0, 10), "devmgr restarted")
         pid4 = wait_for(lambda: running_pid(h), 10)
         ok(pid4 and pid4 != pid3, "device brought back at start",
            devmgr_log())
+
+        def got_ids():
+            with Hooks.lock:
+                return set(hd.get("X-Webhook-Id") for hd, _ in Hooks.got)
+        ok(wait_for(lambda: pend_ids <= got_ids(), 15),
+           "pending webhooks delivered after a devmgr restart",
+           (pend_ids, got_ids()))
+        with Hooks.lock:
+            refused = {hd.get("X-Webhook-Id"): b for hd, b in Hooks.refused}
+            accepted = {hd.get("X-Webhook-Id"): b for hd, b in Hooks.got}
+        retried = [i for i in refused if i in accepted]
+        ok(retried and all(refused[i] == accepted[i] for i in retried),
+           "a refused webhook is retried with the same id and body",
+           (list(refused), list(accepted)))
+        Hooks.flaky = False
 
         rc, out, err = wactl("devices", "delete", h)
         ok(rc == 0, "devices delete", err)
