@@ -93,6 +93,7 @@ def main():
         "HEARTBEAT_INTERVAL_MS": "500",
         "HEARTBEAT_TIMEOUT_MS": "2000",
         "RESTART_MAX_CRASHES": "3",
+        "DEVICE_CALL_TIMEOUT_MS": "1000",
         "DEFAULT_ADMIN_PASS": "not-in-children-please",
         "S3_SECRET_KEY": "leak-me-not",
         "LOG_LEVEL": "info",
@@ -282,6 +283,11 @@ def main():
         pid_s = running_pid(h)
         Hooks.got.clear()
         os.kill(pid_s, signal.SIGSTOP)
+        t0 = time.time()
+        rc, out, err = wactl("devices", "call", h, "/app/status")
+        ok(rc == 1 and "DEVICE_TIMEOUT" in err and time.time() - t0 < 1.9,
+           "no answer by the deadline: 504 DEVICE_TIMEOUT (%.2f s)" %
+           (time.time() - t0), err)
         pid_t = wait_for(lambda: running_pid(h, not_pid=pid_s), 10)
         ok(pid_t and pid_t != pid_s, "silent waproc killed and restarted",
            devmgr_log())

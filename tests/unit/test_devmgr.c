@@ -533,6 +533,94 @@ test_webhook_queue(void)
 	registry_close(r);
 }
 
+/* events_status: registry + queue in one go, then topic + Event on PUB. */
+static void
+test_events_pub(void)
+{
+	struct reg_device d;
+	void *sub;
+	zmq_msg_t topic, body;
+	Ipc__Event *ev;
+	json_object *o;
+	char want[32];
+	int rc;
+
+	dm.reg = reg_open_tmp("events.db");
+	dm.zctx = zmq_ctx_new();
+	dm.events = zmq_socket(dm.zctx, ZMQ_PUB);
+	zmq_bind(dm.events, "inproc://events-test");
+	sub = zmq_socket(dm.zctx, ZMQ_SUB);
+	zmq_connect(sub, "inproc://events-test");
+	zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "ev.", 3);
+	usleep(50000);		/* let the subscription reach the PUB */
+	mkdev(&d, "00000000000000ee", "carol", 1);
+	d.status_webhook_url = (char *)"http://127.0.0.1:9/s";
+	registry_device_insert(dm.reg, &d);
+
+	rc = events_status("00000000000000ee", "crashed", "crashed",
+	    "signal 9 (Killed)", 0, 2, NULL);
+	T_EQ_INT(rc, 0, "status recorded");
+	registry_device_get(dm.reg, "00000000000000ee", &d);
+	T_EQ_STR(d.status, "crashed", "registry row updated");
+	T_EQ_INT(d.restarts, 2, "restarts stored");
+	reg_device_clear(&d);
+	T_EQ_INT(registry_webhook_count(dm.reg, "pending"), 1,
+	    "status webhook queued with it");
+
+	zmq_msg_init(&topic);
+	zmq_msg_init(&body);
+	snprintf(want, sizeof(want), "ev.00000000000000ee");
+	rc = zmq_msg_recv(&topic, sub, ZMQ_DONTWAIT);
+	T_OK(rc == (int)strlen(want) && memcmp(zmq_msg_data(&topic), want,
+	    strlen(want)) == 0, "topic ev.<hash>");
+	T_OK(zmq_msg_more(&topic) && zmq_msg_recv(&body, sub, ZMQ_DONTWAIT)
+	    >= 0, "Event frame follows");
+	ev = ipc__event__unpack(NULL, zmq_msg_size(&body),
+	    zmq_msg_data(&body));
+	T_OK(ev != NULL && strcmp(ev->type, "status") == 0 &&
+	    strcmp(ev->owner, "carol") == 0 && strlen(ev->id) == 32 &&
+	    ev->ts_ms > 0, "Event type, owner, id, ts");
+	if (ev != NULL) {
+		char *t = strndup((const char *)ev->json.data, ev->json.len);
+
+		o = json_tokener_parse(t);
+		free(t);
+		T_EQ_STR(json_object_get_string(json_object_object_get(o,
+		    "status")), "crashed", "json status");
+		T_EQ_STR(json_object_get_string(json_object_object_get(o,
+		    "previous")), "registered", "json previous");
+		T_EQ_STR(json_object_get_string(json_object_object_get(o,
+		    "event")), "crashed", "json event");
+		T_EQ_STR(json_object_get_string(json_object_object_get(o,
+		    "cause")), "signal 9 (Killed)", "json cause");
+		json_object_put(o);
+		ipc__event__free_unpacked(ev, NULL);
+	}
+	zmq_msg_close(&topic);
+	zmq_msg_close(&body);
+	zmq_msg_init(&topic);
+	rc = zmq_msg_recv(&topic, sub, ZMQ_DONTWAIT);
+	zmq_msg_init(&body);
+	if (rc >= 0 && zmq_msg_more(&topic))
+		zmq_msg_recv(&body, sub, ZMQ_DONTWAIT);
+	ev = ipc__event__unpack(NULL, zmq_msg_size(&body),
+	    zmq_msg_data(&body));
+	T_OK(ev != NULL && strcmp(ev->type, "process-stopped") == 0,
+	    "process-stopped follows a crash");
+	if (ev != NULL)
+		ipc__event__free_unpacked(ev, NULL);
+	zmq_msg_close(&topic);
+	zmq_msg_close(&body);
+
+	T_EQ_INT(events_status("ffffffffffffffff", "crashed", "crashed", NULL,
+	    0, -1, NULL), -1, "unknown device: nothing recorded");
+	zmq_close(sub);
+	zmq_close(dm.events);
+	zmq_ctx_term(dm.zctx);
+	registry_close(dm.reg);
+	memset(&dm, 0, sizeof(dm));
+}
+
 /* ---- the control socket, over inproc ---- */
 
 static void *cli;
@@ -828,6 +916,7 @@ main(int argc, char **argv)
 	T_RUN(test_exit_cause);
 	T_RUN(test_webhook_payload_sign);
 	T_RUN(test_webhook_queue);
+	T_RUN(test_events_pub);
 	T_RUN(test_control_rules);
 	rm_rf(tmpdir);
 	return t_done();
