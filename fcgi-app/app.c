@@ -62,7 +62,7 @@ app_init(struct app *a, int worker)
 		a->body_max = IPC_BODY_MAX - 65536;
 	if (a->upload_max > (IPC_BODY_MAX - 65536) / 4 * 3) {
 		a->upload_max = (IPC_BODY_MAX - 65536) / 4 * 3;
-		log_info("uploads capped at %zu bytes (IPC message size)",
+		log_debug("uploads capped at %zu bytes (IPC message size)",
 		    a->upload_max);
 	}
 	if ((a->rate_window = config_parse_duration(

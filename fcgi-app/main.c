@@ -3,7 +3,8 @@
  * FCGX_Accept_r loop).  Runs either on a listening socket inherited on fd 0
  * (spawn-fcgi, lighttpd bin-path, mod_fcgid) or standalone with -s, binding
  * a unix socket (0660) or host:port itself and pre-forking -w workers,
- * restarting any that dies; SIGTERM stops them all.  Each worker owns one
+ * restarting any that dies; SIGTERM stops them all, SIGHUP re-reads the
+ * configuration and the JWT secret and replaces the workers.  Each worker owns one
  * ZeroMQ context and one IPC client to devmgr.  This file only moves bytes
  * between FastCGI and app_handle; it never exits because of a request.
  */
@@ -33,7 +34,8 @@
 #define WORKERS_MAX	256
 #define READ_CHUNK	65536
 
-static volatile sig_atomic_t main_stop;
+static volatile sig_atomic_t main_stop, main_reload;
+static const char *main_cfg;
 
 static void
 usage(void)
@@ -47,6 +49,12 @@ usage(void)
 	    "  without -s, fd 0 must be the FastCGI listening socket\n"
 	    "  (spawn-fcgi, lighttpd bin-path, mod_fcgid)\n");
 	exit(2);
+}
+
+static void
+main_on_hup(int sig)
+{
+	main_reload = 1;
 }
 
 static void
@@ -169,6 +177,7 @@ main_worker(struct app *a, int listenfd, int index)
 {
 	struct sigaction sa;
 	FCGX_Request fr;
+	sigset_t busy;
 	struct request req;
 	struct response resp;
 	struct buf head;
@@ -194,11 +203,18 @@ main_worker(struct app *a, int listenfd, int index)
 	reply_init(&resp);
 	buf_init(&head, 32 * 1024);
 	log_debug("worker %d ready (pid %ld)", index, (long)getpid());
+	sigemptyset(&busy);
+	sigaddset(&busy, SIGTERM);
+	sigaddset(&busy, SIGINT);
 	while (!main_stop && FCGX_Accept_r(&fr) >= 0) {
+		/* A stop waits for the request in hand (an interrupted IPC
+		 * wait would turn it into a 503). */
+		sigprocmask(SIG_BLOCK, &busy, NULL);
 		request_reset(&req);
 		reply_reset(&resp);
 		main_one(a, &fr, &req, &resp, &head);
 		FCGX_Finish_r(&fr);
+		sigprocmask(SIG_UNBLOCK, &busy, NULL);
 	}
 	request_free(&req);
 	reply_free(&resp);
@@ -238,15 +254,32 @@ main_supervise(struct app *a, int listenfd, int n)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = main_on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	for (i = 0; i < n; i++) {
 		pids[i] = main_spawn(a, listenfd, i);
 		born[i] = time(NULL);
 	}
 	log_info("%d workers started", n);
 	while (!main_stop) {
+		if (main_reload) {
+			/* SIGHUP: config and JWT secret again, then replace
+			 * the workers one by one as they finish. */
+			main_reload = 0;
+			if (config_load(main_cfg) == -1)
+				log_warnx("reload: config unreadable, kept");
+			else {
+				app_init(a, 0);
+				log_info("reloaded; restarting workers");
+				for (i = 0; i < n; i++)
+					if (pids[i] > 0) {
+						kill(pids[i], SIGTERM);
+						born[i] = 0;
+					}
+			}
+		}
 		pid = waitpid(-1, &st, 0);
 		if (pid == -1 && errno != EINTR)
 			sleep(1);
@@ -256,7 +289,7 @@ main_supervise(struct app *a, int listenfd, int n)
 			if (WIFSIGNALED(st))
 				log_warnx("worker %d (pid %ld) killed by signal "
 				    "%d", i, (long)pid, WTERMSIG(st));
-			else if (!main_stop)
+			else if (WEXITSTATUS(st) != 0)
 				log_warnx("worker %d (pid %ld) exited with %d",
 				    i, (long)pid, WEXITSTATUS(st));
 			pids[i] = -1;
@@ -312,7 +345,7 @@ main(int argc, char **argv)
 	while ((ch = getopt(argc, argv, "f:ns:w:h")) != -1) {
 		switch (ch) {
 		case 'f':
-			cfg = optarg;
+			cfg = main_cfg = optarg;
 			break;
 		case 'n':
 			print = 1;
