@@ -6,7 +6,9 @@
  * Nothing in the loop sleeps; each module says how long it can wait.
  *
  *	devmgr [-dn] [-f config]
- *	  -d  stay in the foreground (debug)   -n  print the config and exit
+ *	  -d  stay in the foreground, log to stderr (debug)
+ *	  -n  print the effective config and exit
+ * Without -d it detaches and logs to $VAR_DIR/devmgr.log.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,11 +88,22 @@ make_dir(const char *key, const char *path)
 		config_set(key, real);
 }
 
+static void
+write_pid(int fd)
+{
+	char buf[32];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_warn("devmgr.pid");
+}
+
 static int
 lock_instance(void)
 {
-	char path[PATH_MAX], buf[32];
-	int fd, n;
+	char path[PATH_MAX];
+	int fd;
 
 	config_path(path, sizeof(path), "VAR_DIR", "devmgr.pid");
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600))
@@ -102,9 +115,7 @@ lock_instance(void)
 			    config_get("VAR_DIR"));
 		fatal("flock %s", path);
 	}
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == -1 || write(fd, buf, (size_t)n) != n)
-		log_warn("%s", path);
+	write_pid(fd);
 	return fd;
 }
 
@@ -268,7 +279,7 @@ main(int argc, char *argv[])
 	char path[PATH_MAX], ep[PATH_MAX + 16];
 	uint8_t secret[AUTH_SECRET_MAX];
 	size_t slen;
-	int ch, printonly = 0, foreground = 0, lockfd;
+	int ch, printonly = 0, foreground = 0, lockfd, logfd;
 
 	log_init("devmgr", LOG_LVL_INFO);
 	while ((ch = getopt(argc, argv, "df:n")) != -1) {
@@ -308,9 +319,21 @@ main(int argc, char *argv[])
 	config_path(dm.devices_dir, sizeof(dm.devices_dir), "VAR_DIR",
 	    "devices");
 	make_dir(NULL, dm.devices_dir);
-	if (!foreground && daemon(1, 1) == -1)
-		fatal("daemon");
+	/* The lock is taken before detaching, so that a second devmgr fails
+	 * where it was started; flock survives the fork of daemon(). */
 	lockfd = lock_instance();
+	if (!foreground) {
+		config_path(path, sizeof(path), "VAR_DIR", "devmgr.log");
+		if ((logfd = open(path, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
+			fatal("%s", path);
+		if (daemon(1, 0) == -1)
+			fatal("daemon");
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		close(logfd);
+		write_pid(lockfd);
+	}
 	raise_nofile();
 	find_waproc();
 	if (access(dm.waproc_path, X_OK) == -1)
