@@ -113,6 +113,10 @@ fake_call(struct app *a, uint16_t type, const Ipc__Request *q,
 	case IPC_PING:
 		json = "{\"uptime\":5,\"version\":\"9.9\"}";
 		break;
+	case IPC_HEALTH:
+		status = 503;
+		json = "{\"status\":\"degraded\"}";
+		break;
 	}
 	*rep = ipc_reply_new(status, status < 400 ? "SUCCESS" : "ERR", "m",
 	    json);
@@ -177,7 +181,7 @@ counted(void)
 	return n;
 }
 
-static char bearer[1200];
+static char bearer[1200], admin_bearer[1200];
 
 static void
 test_no_auth(void)
@@ -632,6 +636,115 @@ test_preflight(void)
 	done(&r, &resp);
 }
 
+static void
+test_users(void)
+{
+	struct request r;
+	struct response resp;
+	char *add[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/api/auth/users",
+	    bearer, NULL };
+	char *add_admin[] = { "REQUEST_METHOD=POST",
+	    "REQUEST_URI=/api/auth/users", admin_bearer, NULL };
+	char *del[] = { "REQUEST_METHOD=DELETE",
+	    "REQUEST_URI=/api/auth/users/bob", admin_bearer, NULL };
+	char *pw[] = { "REQUEST_METHOD=POST",
+	    "REQUEST_URI=/api/auth/change-password", bearer, NULL };
+	const char *body = "{\"username\":\"dave\",\"password\":"
+	    "\"secret-pw\",\"role\":\"user\"}";
+
+	run(&r, &resp, add, "application/json", body);
+	T_EQ_INT(resp.status, 403, "user role cannot create users");
+	T_OK(nseen <= 1 && (nseen == 0 || seen[0].type == IPC_RATE_CHECK),
+	    "refused before hashing or USER_ADD");
+	done(&r, &resp);
+	run(&r, &resp, add_admin, "application/json", body);
+	T_EQ_INT(seen[0].type, IPC_USER_ADD, "USER_ADD");
+	T_OK(strstr(seen[0].json, "\"password_hash\":\"$argon2id$") != NULL,
+	    "argon2id hash sent");
+	T_OK(strstr(seen[0].json, "secret-pw") == NULL, "never the password");
+	done(&r, &resp);
+	run(&r, &resp, add_admin, "application/json",
+	    "{\"username\":\"x y\",\"password\":\"secret-pw\"}");
+	T_OK(resp.status == 400 && strstr(B(&resp), "INVALID_USERNAME"),
+	    "INVALID_USERNAME");
+	done(&r, &resp);
+	run(&r, &resp, add_admin, "application/json",
+	    "{\"username\":\"dave\",\"password\":\"secret-pw\","
+	    "\"role\":\"root\"}");
+	T_OK(resp.status == 400 && strstr(B(&resp), "INVALID_ROLE"),
+	    "INVALID_ROLE");
+	done(&r, &resp);
+	run(&r, &resp, del, NULL, NULL);
+	T_EQ_INT(seen[0].type, IPC_USER_DELETE, "USER_DELETE");
+	T_EQ_STR(seen[0].json, "{\"username\":\"bob\"}", "username sent");
+	done(&r, &resp);
+	run(&r, &resp, pw, "application/json", "{\"newPassword\":\"x\"}");
+	T_OK(resp.status == 400 && strstr(B(&resp), "MISSING_PASSWORDS"),
+	    "current password required");
+	done(&r, &resp);
+	run(&r, &resp, pw, "application/json",
+	    "{\"currentPassword\":\"abcdefg\",\"newPassword\":\"123\"}");
+	T_OK(resp.status == 400 && strstr(B(&resp), "INVALID_NEW_PASSWORD"),
+	    "new password rules");
+	done(&r, &resp);
+	run(&r, &resp, pw, "application/json", "{\"currentPassword\":"
+	    "\"abcdefg\",\"newPassword\":\"1234567\",\"username\":\"bob\"}");
+	T_EQ_INT(resp.status, 403, "user cannot change another's password");
+	done(&r, &resp);
+}
+
+static void
+test_device_admin(void)
+{
+	struct request r;
+	struct response resp;
+	char *put[] = { "REQUEST_METHOD=PUT", "REQUEST_URI=/api/devices",
+	    "HTTP_DEVICEHASH=" DEV, bearer, NULL };
+	char *del[] = { "REQUEST_METHOD=DELETE",
+	    "REQUEST_URI=/api/devices?deviceHash=" DEV "&force=false", bearer,
+	    NULL };
+	char *del2[] = { "REQUEST_METHOD=DELETE",
+	    "REQUEST_URI=/api/devices?deviceHash=" DEV "&force=1", bearer,
+	    NULL };
+	char *del3[] = { "REQUEST_METHOD=DELETE",
+	    "REQUEST_URI=/api/devices?deviceHash=" DEV "&force=maybe", bearer,
+	    NULL };
+	char *list[] = { "REQUEST_URI=/api/devices?limit=x", bearer, NULL };
+	char *health[] = { "REQUEST_URI=/api/health/detailed", bearer, NULL };
+	char *heal[] = { "REQUEST_METHOD=POST",
+	    "REQUEST_URI=/api/health/auto-heal", bearer, NULL };
+
+	run(&r, &resp, put, "application/json", "{\"foo\":1}");
+	T_OK(resp.status == 400 && strstr(B(&resp), "NO_VALID_FIELDS"),
+	    "update without fields");
+	done(&r, &resp);
+	run(&r, &resp, put, "application/json", "{\"name\":\"n\"}");
+	T_EQ_INT(seen[0].type, IPC_DEVICE_UPDATE, "DEVICE_UPDATE");
+	T_EQ_STR(seen[0].json, "{\"name\":\"n\"}", "only known fields");
+	done(&r, &resp);
+	run(&r, &resp, del, NULL, NULL);
+	T_EQ_STR(seen[0].query, "{\"force\":false}", "force=false is false");
+	done(&r, &resp);
+	run(&r, &resp, del2, NULL, NULL);
+	T_EQ_STR(seen[0].query, "{\"force\":true}", "force=1 is true");
+	done(&r, &resp);
+	run(&r, &resp, del3, NULL, NULL);
+	T_EQ_INT(resp.status, 400, "force=maybe: 400");
+	done(&r, &resp);
+	run(&r, &resp, list, NULL, NULL);
+	T_OK(resp.status == 400 && strstr(B(&resp), "limit"),
+	    "limit not a number: 400 naming it");
+	done(&r, &resp);
+	run(&r, &resp, health, NULL, NULL);
+	T_EQ_INT(resp.status, 503, "detailed: devmgr's status relayed");
+	T_EQ_STR(seen[0].json, "{\"what\":\"detailed\"}", "what");
+	T_EQ_STR(B(&resp), "{\"status\":\"degraded\"}", "body relayed");
+	done(&r, &resp);
+	run(&r, &resp, heal, NULL, NULL);
+	T_EQ_INT(resp.status, 403, "auto-heal: admin only");
+	done(&r, &resp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -649,6 +762,11 @@ main(int argc, char **argv)
 	    "user", 3600, "whatsapp-gateway");
 	snprintf(bearer, sizeof(bearer), "HTTP_AUTHORIZATION=Bearer %s", tok);
 	free(tok);
+	tok = auth_jwt_issue((const uint8_t *)SECRET, strlen(SECRET), "root1",
+	    "admin", 3600, "whatsapp-gateway");
+	snprintf(admin_bearer, sizeof(admin_bearer),
+	    "HTTP_AUTHORIZATION=Bearer %s", tok);
+	free(tok);
 	T_RUN(test_no_auth);
 	T_RUN(test_bearer);
 	T_RUN(test_expired);
@@ -664,6 +782,8 @@ main(int argc, char **argv)
 	T_RUN(test_auth_disabled);
 	T_RUN(test_metrics);
 	T_RUN(test_preflight);
+	T_RUN(test_users);
+	T_RUN(test_device_admin);
 	app_free(&app);
 	return t_done();
 }
