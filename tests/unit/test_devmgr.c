@@ -900,11 +900,235 @@ test_control_rules(void)
 	memset(&dm, 0, sizeof(dm));
 }
 
+/* ---- worker.c against a fake waproc: a script that only sleeps; the test
+ * plays its side of workers.sock (the token is read from its environ). ---- */
+
+static int
+child_env(pid_t pid, const char *key, char *out, size_t len)
+{
+	char path[64], buf[8192];
+	size_t n, i, kl = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (i = 0; i < n; i += strlen(buf + i) + 1)
+		if (strncmp(buf + i, key, kl) == 0 && buf[i + kl] == '=') {
+			snprintf(out, len, "%s", buf + i + kl + 1);
+			return 0;
+		}
+	return -1;
+}
+
+static void
+pump(int ms)
+{
+	zmq_pollitem_t it[2] = { { dm.workers, 0, ZMQ_POLLIN, 0 },
+	    { dm.control, 0, ZMQ_POLLIN, 0 } };
+	uint64_t end = ipc_mono_ms() + (uint64_t)ms;
+
+	while (ipc_mono_ms() < end) {
+		zmq_poll(it, 2, 10);
+		if (it[0].revents & ZMQ_POLLIN)
+			worker_recv();
+		if (it[1].revents & ZMQ_POLLIN)
+			control_recv();
+		worker_reap();
+		worker_tick(ipc_mono_ms());
+	}
+}
+
+static int
+fake_hello(void *fake, const char *hash, const char *token, pid_t pid)
+{
+	Ipc__Hello hello = IPC__HELLO__INIT;
+	struct ipc_hdr h = { IPC_VERSION, 0, IPC_HELLO, 1, 0 };
+
+	hello.device = (char *)hash;
+	hello.token = (char *)token;
+	hello.pid = (int32_t)pid;
+	return ipc_send(fake, NULL, 0, &h, (const ProtobufCMessage *)&hello);
+}
+
+static void
+test_worker_fake_waproc(void)
+{
+	const char *hash = "0000000000000abc";
+	struct reg_device d;
+	struct worker_info wi;
+	struct ipc_msg m;
+	Ipc__Reply *r;
+	Ipc__Request req = IPC__REQUEST__INIT, *fwd;
+	Ipc__Principal who = IPC__PRINCIPAL__INIT;
+	struct ipc_hdr h = { IPC_VERSION, 0, IPC_DEVICE_CALL, 500, 0 };
+	char script[256], token[130], val[PATH_MAX];
+	void *fake, *cl;
+	FILE *f;
+	pid_t pid;
+	int one = 1, i;
+
+	snprintf(dm.devices_dir, sizeof(dm.devices_dir), "%s/wdev", tmpdir);
+	mkdir(dm.devices_dir, 0700);
+	snprintf(script, sizeof(script), "%s/fake-waproc", tmpdir);
+	f = fopen(script, "w");
+	fprintf(f, "#!/bin/sh\nexec sleep 30\n");
+	fclose(f);
+	chmod(script, 0755);
+	snprintf(dm.waproc_path, sizeof(dm.waproc_path), "%s", script);
+	snprintf(dm.workers_ep, sizeof(dm.workers_ep), "inproc://workers-t");
+	dm.reg = reg_open_tmp("worker.db");
+	dm.rl = ratelimit_new(64);
+	dm.zctx = zmq_ctx_new();
+	dm.workers = zmq_socket(dm.zctx, ZMQ_ROUTER);
+	zmq_setsockopt(dm.workers, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+	zmq_bind(dm.workers, dm.workers_ep);
+	dm.control = zmq_socket(dm.zctx, ZMQ_ROUTER);
+	zmq_bind(dm.control, "inproc://control-w");
+	cl = zmq_socket(dm.zctx, ZMQ_DEALER);
+	zmq_connect(cl, "inproc://control-w");
+	fake = zmq_socket(dm.zctx, ZMQ_DEALER);
+	zmq_setsockopt(fake, ZMQ_ROUTING_ID, hash, 16);
+	zmq_connect(fake, dm.workers_ep);
+	registry_user_add(dm.reg, "alice", "user", "$argon2id$a");
+	control_users_reload();
+	mkdev(&d, hash, "alice", 1);
+	registry_device_insert(dm.reg, &d);
+	worker_init();
+
+	T_EQ_INT(worker_start(hash, 0), 0, "spawned");
+	T_OK(worker_info(hash, &wi) && wi.running && !wi.ready && wi.pid > 0,
+	    "running, no HELLO yet");
+	pid = wi.pid;
+	T_OK(child_env(pid, "WAPROC_TOKEN", token, sizeof(token)) == 0 &&
+	    strlen(token) == 64, "one-time 32-byte hex token in its env");
+	T_OK(child_env(pid, "WAPROC_DIR", val, sizeof(val)) == 0 &&
+	    strstr(val, hash) != NULL, "WAPROC_DIR is its directory");
+	T_OK(child_env(pid, "HOME_OF_TEST", val, sizeof(val)) == -1,
+	    "the test's own variables are not passed");
+	registry_device_get(dm.reg, hash, &d);
+	T_EQ_STR(d.status, "starting", "status starting");
+	reg_device_clear(&d);
+
+	fake_hello(fake, hash, "00", pid);
+	for (i = 0; i < 200 && worker_info(hash, &wi) && wi.running; i++)
+		pump(10);
+	T_OK(!wi.running, "wrong token: the process is killed");
+	registry_device_get(dm.reg, hash, &d);
+	T_EQ_STR(d.status, "crashed", "and counted as a crash");
+	reg_device_clear(&d);
+
+	T_EQ_INT(worker_start(hash, 0), 0, "started again");
+	worker_info(hash, &wi);
+	pid = wi.pid;
+	child_env(pid, "WAPROC_TOKEN", token, sizeof(token));
+	fake_hello(fake, hash, token, pid);
+	pump(50);
+	T_OK(worker_info(hash, &wi) && wi.ready, "right token: ready");
+	T_OK(ipc_recv(fake, 0, &m, 200) == 0 && m.hdr.type == IPC_HELLO &&
+	    (m.hdr.flags & IPC_F_REPLY), "HELLO answered");
+	ipc_msg_clear(&m);
+
+	/* a device call: client -> control -> worker -> fake, and back */
+	who.user = (char *)"alice";
+	req.who = &who;
+	req.device = (char *)hash;
+	req.method = (char *)"POST";
+	req.path = (char *)"/send/message";
+	h.deadline_ms = ipc_now_ms() + 5000;
+	ipc_send(cl, NULL, 0, &h, (const ProtobufCMessage *)&req);
+	pump(50);
+	fwd = NULL;
+	if (ipc_recv(fake, 0, &m, 200) == 0) {
+		T_OK(m.hdr.type == IPC_DEVICE_CALL && m.hdr.reqid != 500,
+		    "forwarded with a fresh request id");
+		fwd = ipc_request_unpack(&m);
+		T_OK(fwd && strcmp(fwd->path, "/send/message") == 0 &&
+		    strcmp(fwd->method, "POST") == 0, "same body forwarded");
+		r = ipc_reply_new(200, "SUCCESS", "sent",
+		    "{\"code\":\"SUCCESS\",\"results\":{}}");
+		{
+			struct ipc_hdr rh = { IPC_VERSION, IPC_F_REPLY,
+			    IPC_DEVICE_CALL, m.hdr.reqid, 0 };
+
+			ipc_send(fake, NULL, 0, &rh,
+			    (const ProtobufCMessage *)r);
+		}
+		ipc_reply_free(r);
+		ipc__request__free_unpacked(fwd, NULL);
+		ipc_msg_clear(&m);
+	} else
+		T_OK(0, "forwarded to the waproc");
+	pump(50);
+	T_OK(ipc_recv(cl, 0, &m, 200) == 0 && m.hdr.reqid == 500 &&
+	    (m.hdr.flags & IPC_F_REPLY), "reply relayed with the client's id");
+	r = ipc_reply_unpack(&m);
+	T_OK(r && r->status == 200 && r->json.len > 0, "status and json kept");
+	ipc_reply_free(r);
+	ipc_msg_clear(&m);
+
+	/* no answer by the deadline: 504 */
+	h.reqid = 501;
+	h.deadline_ms = ipc_now_ms() + 150;
+	ipc_send(cl, NULL, 0, &h, (const ProtobufCMessage *)&req);
+	pump(300);
+	r = NULL;
+	if (ipc_recv(cl, 0, &m, 100) == 0) {
+		r = ipc_reply_unpack(&m);
+		ipc_msg_clear(&m);
+	}
+	EXPECT(r, 504, "DEVICE_TIMEOUT", "504 at the deadline");
+	ipc_reply_free(r);
+	while (ipc_recv(fake, 0, &m, 0) == 0)
+		ipc_msg_clear(&m);
+
+	/* STATUS from the waproc is recorded */
+	{
+		Ipc__Status st = IPC__STATUS__INIT;
+		struct ipc_hdr sh = { IPC_VERSION, 0, IPC_STATUS, 2, 0 };
+
+		st.device = (char *)hash;
+		st.state = (char *)"connected";
+		st.jid = (char *)"15551234567:3@s.whatsapp.net";
+		st.push_name = (char *)"Alice";
+		ipc_send(fake, NULL, 0, &sh, (const ProtobufCMessage *)&st);
+		pump(50);
+		registry_device_get(dm.reg, hash, &d);
+		T_EQ_STR(d.status, "connected", "STATUS recorded");
+		T_EQ_STR(d.jid, "15551234567:3@s.whatsapp.net", "jid stored");
+		T_EQ_STR(d.push_name, "Alice", "push name stored");
+		reg_device_clear(&d);
+	}
+
+	worker_stop(hash, "test");
+	for (i = 0; i < 300 && worker_info(hash, &wi) && wi.running; i++)
+		pump(10);
+	registry_device_get(dm.reg, hash, &d);
+	T_OK(!wi.running && strcmp(d.status, "stopped") == 0,
+	    "stop: SIGTERM, reaped, stopped");
+	reg_device_clear(&d);
+
+	worker_shutdown();
+	zmq_close(fake);
+	zmq_close(cl);
+	zmq_close(dm.control);
+	zmq_close(dm.workers);
+	zmq_ctx_term(dm.zctx);
+	control_cleanup();
+	ratelimit_free(dm.rl);
+	registry_close(dm.reg);
+	memset(&dm, 0, sizeof(dm));
+}
+
 int
 main(int argc, char **argv)
 {
 	t_init(argc, argv);
 	log_init("test_devmgr", LOG_LVL_ERROR);
+	setenv("HOME_OF_TEST", "1", 1);
 	if (sodium_init() < 0 || mkdtemp(tmpdir) == NULL)
 		return 1;
 	T_RUN(test_migrations);
@@ -918,6 +1142,7 @@ main(int argc, char **argv)
 	T_RUN(test_webhook_queue);
 	T_RUN(test_events_pub);
 	T_RUN(test_control_rules);
+	T_RUN(test_worker_fake_waproc);
 	rm_rf(tmpdir);
 	return t_done();
 }
