@@ -1018,11 +1018,16 @@ worker_tick(uint64_t now)
 			spawned++;
 			break;
 		case W_SPAWNED:
-			if (now - w->spawned >= timeout && w->cause[0] == 0) {
+			if (w->cause[0] != '\0')
+				break;		/* killed; waiting for SIGCHLD */
+			if (now - w->spawned >= timeout) {
 				snprintf(w->cause, sizeof(w->cause),
 				    "no HELLO within %llu ms",
 				    (unsigned long long)timeout);
+				log_warnx("device %s: no HELLO from pid %d, "
+				    "killing it", w->hash, (int)w->pid);
 				kill(w->pid, SIGKILL);
+				break;
 			}
 			wait = min_wait(wait, (int64_t)(w->spawned + timeout -
 			    now));

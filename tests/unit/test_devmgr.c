@@ -1111,6 +1111,17 @@ test_worker_fake_waproc(void)
 	    "stop: SIGTERM, reaped, stopped");
 	reg_device_clear(&d);
 
+	/* silent after spawn: killed when HEARTBEAT_TIMEOUT_MS passes */
+	config_set("HEARTBEAT_TIMEOUT_MS", "300");
+	T_EQ_INT(worker_start(hash, 0), 0, "started without HELLO");
+	for (i = 0; i < 300 && worker_info(hash, &wi) && wi.running; i++)
+		pump(10);
+	registry_device_get(dm.reg, hash, &d);
+	T_OK(!wi.running && strcmp(d.status, "crashed") == 0,
+	    "no HELLO in time: killed, crashed");
+	reg_device_clear(&d);
+	config_set("HEARTBEAT_TIMEOUT_MS", NULL);
+
 	worker_shutdown();
 	zmq_close(fake);
 	zmq_close(cl);
