@@ -930,11 +930,17 @@ w_exited(struct worker *w, int st)
 		break;
 	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && w->state != W_SPAWNED) {
-		/* It chose to stop (logged out from the phone...). */
+		/* It chose to stop (logged out from the phone...): not a
+		 * crash, no restart; a logged_out device stays logged_out. */
+		struct reg_device d;
+		int out = registry_device_get(dm.reg, w->hash, &d) == 0 &&
+		    strcmp(d.status, "logged_out") == 0;
+
+		reg_device_clear(&d);	/* zeroed by the get, found or not */
 		w->state = W_IDLE;
 		registry_device_set_desired(dm.reg, w->hash, "stopped");
-		events_status(w->hash, "stopped", "stopped", cause, 0, -1,
-		    NULL);
+		events_status(w->hash, out ? "logged_out" : "stopped",
+		    "stopped", cause, 0, -1, NULL);
 		return;
 	}
 	min = (uint64_t)config_get_int("RESTART_BACKOFF_MIN_MS");
