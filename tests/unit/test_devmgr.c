@@ -903,24 +903,32 @@ test_control_rules(void)
 /* ---- worker.c against a fake waproc: a script that only sleeps; the test
  * plays its side of workers.sock (the token is read from its environ). ---- */
 
+/* The fake is a #!/bin/sh that execs sleep: while it execs, its environ
+ * can read empty, so try for a while. */
 static int
 child_env(pid_t pid, const char *key, char *out, size_t len)
 {
 	char path[64], buf[8192];
 	size_t n, i, kl = strlen(key);
 	FILE *f;
+	int tries;
 
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	for (i = 0; i < n; i += strlen(buf + i) + 1)
-		if (strncmp(buf + i, key, kl) == 0 && buf[i + kl] == '=') {
-			snprintf(out, len, "%s", buf + i + kl + 1);
-			return 0;
-		}
+	for (tries = 0; tries < 100; tries++, usleep(5000)) {
+		if ((f = fopen(path, "r")) == NULL)
+			return -1;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		for (i = 0; i < n; i += strlen(buf + i) + 1)
+			if (strncmp(buf + i, key, kl) == 0 &&
+			    buf[i + kl] == '=') {
+				snprintf(out, len, "%s", buf + i + kl + 1);
+				return 0;
+			}
+		if (n > 0)
+			return -1;	/* read fine, no such variable */
+	}
 	return -1;
 }
 
@@ -1024,7 +1032,9 @@ test_worker_fake_waproc(void)
 	T_EQ_INT(worker_start(hash, 0), 0, "started again");
 	worker_info(hash, &wi);
 	pid = wi.pid;
-	child_env(pid, "WAPROC_TOKEN", token, sizeof(token));
+	token[0] = '\0';
+	T_OK(child_env(pid, "WAPROC_TOKEN", token, sizeof(token)) == 0,
+	    "new token read");
 	fake_hello(fake, hash, token, pid);
 	pump(50);
 	T_OK(worker_info(hash, &wi) && wi.ready, "right token: ready");
