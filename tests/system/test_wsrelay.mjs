@@ -186,7 +186,7 @@ describe('wsrelay with a real devmgr', { skip: !haveDevmgr && 'build/bin/devmgr 
 
   before(async () => {
     env = await st.env({ MAX_PROCESSES: '20', RESTART_BACKOFF_MIN_MS: '200' });
-    st.devmgr = st.spawn(path.join(BIN, 'devmgr'), [], env);
+    st.devmgr = st.spawn(path.join(BIN, 'devmgr'), ['-d'], env);	// -d: foreground
     await waitFile(path.join(st.run, 'control.sock'));
     await waitFile(path.join(st.run, 'events.sock'));
     wactl(st, env, ['users', 'add', 'alice', '--role', 'user'], 'alice-password\n');
