@@ -361,8 +361,6 @@ main(int argc, char *argv[])
 	if (webhook_init() == -1)
 		fatalx("libcurl initialisation failed");
 	control_users_reload();
-	registry_webhook_prune(dm.reg, (int64_t)ipc_now_ms() -
-	    7LL * 86400 * 1000);
 	worker_init();
 	worker_restore();
 	log_info("devmgr %s ready: %s, waproc %s, max %zu processes",

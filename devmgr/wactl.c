@@ -41,6 +41,7 @@ usage_text(FILE *f)
 	    "  devices info|start|stop|restart HASH\n"
 	    "  devices delete HASH [--force]\n"
 	    "  devices call HASH PATH [--method M] [--body JSON]\n"
+	    "  devices logout HASH   (log the account out of WhatsApp)\n"
 	    "  devices register [--owner USER] [--name NAME] [--no-start]\n"
 	    "      [--webhook URL] [--webhook-secret S]\n"
 	    "      [--status-webhook URL] [--secret S]\n"
@@ -401,6 +402,11 @@ cmd_devices(int argc, char **argv)
 	}
 	if (strcmp(sub, "call") == 0)
 		return cmd_device_call(argc, argv, args);
+	if (strcmp(sub, "logout") == 0 && argc == 2) {
+		char *av[] = { argv[0], argv[1], (char *)"/app/logout", NULL };
+
+		return cmd_device_call(3, av, args);
+	}
 	for (k = 0; k < sizeof(simple) / sizeof(simple[0]); k++)
 		if (strcmp(sub, simple[k].name) == 0)
 			break;

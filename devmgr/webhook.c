@@ -26,6 +26,8 @@
 #define WH_FDS_MAX	(WH_ACTIVE_MAX * 2)
 #define WH_BACKOFF_BASE	1000ULL
 #define WH_BACKOFF_MAX	(10 * 60 * 1000ULL)
+#define WH_PRUNE_EVERY	(3600 * 1000ULL)
+#define WH_KEEP_MS	(7LL * 86400 * 1000)
 
 struct wh_xfer {
 	CURL			*easy;
@@ -47,6 +49,7 @@ static size_t		 wh_nfds;
 static long		 wh_timer = -1;		/* ms from wh_timer_set */
 static uint64_t		 wh_timer_set;
 static int64_t		 wh_next_due = 0;	/* realtime ms; -1 none */
+static uint64_t		 wh_pruned;		/* mono ms of the last prune */
 
 char *
 webhook_payload(const char *hash, const char *status, const char *type,
@@ -354,6 +357,11 @@ webhook_tick(uint64_t now)
 
 	if (wh_multi == NULL)
 		return wait;
+	if (mono >= wh_pruned + WH_PRUNE_EVERY) {
+		/* delivered and dead rows are kept a week, for inspection */
+		registry_webhook_prune(dm.reg, (int64_t)now - WH_KEEP_MS);
+		wh_pruned = mono;
+	}
 	if (wh_timer >= 0 && mono >= wh_timer_set + (uint64_t)wh_timer) {
 		wh_timer = -1;
 		curl_multi_socket_action(wh_multi, CURL_SOCKET_TIMEOUT, 0,

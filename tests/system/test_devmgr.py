@@ -279,6 +279,10 @@ def main():
         ok(rc == 1 and "AUTHENTICATION_ERROR" in err,
            "device call before login: GOWA's 401, no fake success", err)
 
+        rc, out, err = wactl("devices", "logout", h)
+        ok(rc == 1 and "not logged in" in err,
+           "wactl devices logout reaches waproc (nothing to log out)", err)
+
         # a frozen waproc misses its heartbeats: killed and restarted
         pid_s = running_pid(h)
         Hooks.got.clear()
