@@ -1272,7 +1272,7 @@ h_health(struct ctl *c)
 static void
 h_auto_heal(struct ctl *c)
 {
-	json_object *svcs = NULL, *o, *res, *r, *s;
+	json_object *svcs = NULL, *o, *res, *r;
 	struct reg_device *d = NULL;
 	struct worker_info wi;
 	size_t n = 0, i, k, ns;
@@ -1321,8 +1321,7 @@ h_auto_heal(struct ctl *c)
 	jadd_str(o, "status", "completed");
 	jadd_now(o);
 	json_object_object_add(o, "results", res);
-	s = o;
-	ctl_ok(c, 200, "auto-heal completed", s);
+	ctl_ok(c, 200, "auto-heal completed", o);
 }
 
 static void

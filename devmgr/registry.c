@@ -21,9 +21,9 @@
 
 /*
  * The migrations are embedded into the binary at build time with the
- * assembler's .incbin, straight from sql/registry/NNN_*.sql: the .sql files stay
- * the only source of truth, nothing is generated or copied, and the daemon
- * needs no path to find them at run time.  (The build runs from the
+ * assembler's .incbin, straight from sql/registry/NNN_*.sql: the .sql
+ * files stay the only source of truth, nothing is generated or copied,
+ * and the daemon needs no path to find them at run time.  (The build runs from the
  * repository root, which is what the relative paths assume.)  Forward-only
  * migrations never change once committed, so the missing make dependency on
  * the .sql files does not matter; a new file needs a new line below, and
