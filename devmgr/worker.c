@@ -33,6 +33,7 @@
 #define CRASH_HIST_MAX	64
 #define PENDING_MAX	4096		/* power of two */
 #define SPAWN_BATCH	64		/* spawns per loop iteration */
+#define SPAWN_BUDGET_MS	15		/* ... or this much time */
 #define STOP_GRACE_MS	5000
 #define LOGOUT_WAIT_MS	3000
 
@@ -1009,7 +1010,10 @@ worker_tick(uint64_t now)
 		w = ws[i];
 		switch (w->state) {
 		case W_QUEUED:
-			if (spawned >= SPAWN_BATCH) {
+			/* Boot recovery: a few per turn, so that control
+			 * requests are answered in between. */
+			if (spawned >= SPAWN_BATCH ||
+			    ipc_mono_ms() - now >= SPAWN_BUDGET_MS) {
 				wait = 0;
 				break;
 			}
