@@ -105,7 +105,21 @@ json_object *control_device_json(const struct reg_device *,
 void	 control_users_reload(void);
 void	 control_cleanup(void);
 
-/* ---- events.c ---- */
+/* ---- events.c ----
+ *
+ * Device status values (registry devices.status, Event "status" json):
+ *   registered    created, never started
+ *   starting      process spawned (event started|restarted), no HELLO yet
+ *   disconnected  process up, not logged in to WhatsApp (waproc STATUS)
+ *   qr | pairing_code | connected | reconnecting | logged_out
+ *                 as waproc reports them (DESIGN.md lifecycle)
+ *   stopping      stop requested, process not gone yet
+ *   stopped       no process, none wanted (stop, devmgr shutdown, exit 0)
+ *   crashed       died unasked; restart pending after a backoff
+ *   failed        more than RESTART_MAX_CRASHES crashes within
+ *                 RESTART_CRASH_WINDOW (or spawn failed): no restart until
+ *                 an explicit start
+ */
 /*
  * One lifecycle change of a device: the registry row and its status
  * webhook row commit in one transaction, then the event is published.
