@@ -19,7 +19,7 @@ trap cleanup EXIT INT TERM
 
 python3 tests/system/stack.py up --web "$WEB" --env API_RATE_LIMIT=0 \
     --env WEB_ACCESS_LOG=0 --env LOG_LEVEL=warn --env IPC_TIMEOUT_MS=2000 \
-    --env FCGI_WORKERS="${FCGI_WORKERS:-$(( $(nproc) * 2 ))}" > "$TMP/stack.json"
+    --env FCGI_WORKERS="${FCGI_WORKERS:-}" > "$TMP/stack.json"
 eval "$(python3 - "$TMP/stack.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -61,7 +61,7 @@ run() {
 	printf '%-44s %10s %9s %9s %9s %9s %7s\n' "$name" "$2" "$3" "$4" "$5" "$6" "$7"
 }
 
-echo "bench/api.sh: $WEB, ${DURATION}s per run, wrk $THREADS threads, $(nproc) CPUs, fcgi-app workers ${FCGI_WORKERS:-$(( $(nproc) * 2 ))}"
+echo "bench/api.sh: $WEB, ${DURATION}s per run, wrk $THREADS threads, $(nproc) CPUs, fcgi-app workers ${FCGI_WORKERS:-default}"
 printf '%-44s %10s %9s %9s %9s %9s %7s\n' "request" "req/s" "mean ms" "p50 ms" \
     "p99 ms" "requests" "errors"
 run "static file ($WEB alone)" "$CONNS" -s "$TMP/report.lua" \

@@ -16,9 +16,10 @@
 #                     group-readable by WEB_USER)
 #   WEB_USER          as root: the user the web server workers run as
 #                     (default www-data, else nobody)
-#   FCGI_WORKERS      fcgi-app worker processes (default 2 x CPUs, max 8)
-#   FCGI_MODE         standalone (fcgi-app -s SOCK -w N, default) |
-#                     spawn-fcgi (spawn-fcgi -n: one process, socket on fd 0)
+#   FCGI_WORKERS      fcgi-app worker processes (default: fcgi-app's own,
+#                     4 x CPUs)
+#   FCGI_MODE         standalone (fcgi-app -s SOCK [-w N], default) |
+#                     spawn-fcgi (spawn-fcgi -n: the socket on fd 0)
 #   STACK_LOG_DIR     write each program's output to DIR/<name>.log
 #                     (default: this terminal)
 #   WEB_ACCESS_LOG    0 turns the web server's access log off
@@ -47,7 +48,6 @@ case "$BIN_DIR" in /*) ;; *) BIN_DIR=$TOP/$BIN_DIR;; esac
 export API_PORT API_HOST VAR_DIR RUN_DIR WSRELAY_PORT API_UPLOAD_MAX
 
 NCPU=$(nproc 2>/dev/null || echo 2)
-: "${FCGI_WORKERS:=$((NCPU * 2 > 8 ? 8 : NCPU * 2))}"
 WORKERS=$((NCPU > 4 ? 4 : NCPU))
 
 ROOT=0
@@ -247,12 +247,14 @@ start_fcgi() {
 	spawn-fcgi)
 		if [ "$ROOT" = 1 ]; then
 			start fcgi spawn-fcgi -n -s "$FCGI_SOCK" -M 0660 \
-			    -U root -G "$WEB_GROUP" -- "$BIN_DIR/fcgi-app"
+			    -G "$WEB_GROUP" -- "$BIN_DIR/fcgi-app" \
+			    -w "${FCGI_WORKERS:-2}"
 		else
 			start fcgi spawn-fcgi -n -s "$FCGI_SOCK" -M 0600 -- \
-			    "$BIN_DIR/fcgi-app"
+			    "$BIN_DIR/fcgi-app" -w "${FCGI_WORKERS:-2}"
 		fi;;
-	*)	start fcgi "$BIN_DIR/fcgi-app" -s "$FCGI_SOCK" -w "$FCGI_WORKERS";;
+	*)	start fcgi "$BIN_DIR/fcgi-app" -s "$FCGI_SOCK" \
+		    ${FCGI_WORKERS:+-w "$FCGI_WORKERS"};;
 	esac
 	wait_for "fcgi-app ($FCGI_SOCK)" test -S "$FCGI_SOCK" || return 1
 	if [ "$ROOT" = 1 ]; then
