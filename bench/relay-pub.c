@@ -15,7 +15,8 @@
  *   sleep MS
  * After each line it prints "ok" on stdout (so a driver can wait for it).
  * Rate mode: -r EVENTS_PER_S -n COUNT [-d DEVICES] [-o OWNER] [-s PADBYTES]
- *   publishes COUNT events round-robin over DEVICES devices, each with
+ *   waits for a line on stdin ("go"), then publishes COUNT events
+ *   round-robin over DEVICES devices, each with
  *   {"seq":n,"sent_ns":<CLOCK_MONOTONIC ns>,"pad":"…"} for latency figures.
  */
 #include <errno.h>
@@ -204,7 +205,9 @@ main(int argc, char *argv[])
 	fflush(stdout);
 
 	if (rate > 0) {
-		usleep(300000);	/* let subscribers (re)connect */
+		/* Start on a "go" line (or EOF): the driver connects first. */
+		if (fgets(line, sizeof(line), stdin) == NULL)
+			usleep(300000);
 		rate_mode(rate, count, ndev, owner, pad);
 		usleep(200000);
 		printf("done %ld\n", count);
