@@ -76,6 +76,7 @@ struct fw_conn {
 	struct fw_msg		*qhead, *qtail;
 	size_t			 qbytes;
 	int			 close_after;	/* close once queue drained */
+	uint64_t		 close_at;	/* ... and the client had time */
 	int			 kill;		/* drop now */
 	int			 stalled;	/* ignore everything */
 	uint64_t		 opened_ms;
@@ -151,6 +152,10 @@ int		 fw_scan(const char *qr, const char *phone, char *jid_out,
 int		 fw_code(const char *phone, const char *code, char *err,
 		    size_t errlen);
 int		 fw_logout(const char *jid, char *err, size_t errlen);
+/* Set the prekeys held for jid and tell its connection (notification
+ * type="encrypt" <count value=…/>). */
+int		 fw_prekeys_low(const char *jid, uint32_t count, char *err,
+		    size_t errlen);
 /* Returns connections affected, or -1. */
 int		 fw_fault(const char *jid, const char *kind, char *err,
 		    size_t errlen);

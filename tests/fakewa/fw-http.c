@@ -4,6 +4,7 @@
  *   GET  /devices  GET /connections  GET /root
  *   POST /phone/scan {"qr","phone"}   POST /phone/code {"phone","code"}
  *   POST /phone/logout {"jid"}        POST /fault {"jid"?, "kind"}
+ *   POST /prekeys {"jid", "count"}
  * Bodies are capped at 64 KiB; every answer is JSON.
  */
 #include <stdio.h>
@@ -192,6 +193,19 @@ handle_post(struct lws *wsi, const char *path, struct buf *body)
 			snprintf(err, sizeof(err), "jid required");
 		else
 			(void)fw_logout(a, err, sizeof(err));
+	} else if (strcmp(path, "/prekeys") == 0) {
+		struct json_object *v;
+		int64_t cnt = -1;
+
+		if (json_object_object_get_ex(req, "count", &v) &&
+		    json_object_is_type(v, json_type_int))
+			cnt = json_object_get_int64(v);
+		if ((a = jstr(req, "jid")) == NULL || cnt < 0 ||
+		    cnt > 100000)
+			snprintf(err, sizeof(err), "jid and count required");
+		else
+			(void)fw_prekeys_low(a, (uint32_t)cnt, err,
+			    sizeof(err));
 	} else if (strcmp(path, "/fault") == 0) {
 		if ((b = jstr(req, "kind")) == NULL)
 			snprintf(err, sizeof(err), "kind required");

@@ -874,6 +874,18 @@ fw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return 0;
 		}
 		if (c->close_after) {
+			/*
+			 * Like the real server, leave the client a moment to
+			 * read the stream error and hang up itself (Baileys
+			 * reports 428 instead of 515 if the socket closes
+			 * while it still decodes the last frame).
+			 */
+			if (c->close_at == 0) {
+				c->close_at = fw_now_ms() + 300;
+				return 0;
+			}
+			if (fw_now_ms() < c->close_at)
+				return 0;
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 			return -1;
 		}
@@ -920,6 +932,32 @@ fw_logout(const char *jid, char *err, size_t errlen)
 	log_info("phone logged out %s", d->jid);
 	fw_device_remove(d);
 	fw_state_save();
+	return 0;
+}
+
+int
+fw_prekeys_low(const char *jid, uint32_t count, char *err, size_t errlen)
+{
+	struct fw_device *d = fw_device_find_jid(jid);
+	struct binnode *n;
+	char id[32], v[16];
+
+	if (d == NULL) {
+		snprintf(err, errlen, "no such device");
+		return -1;
+	}
+	d->prekeys = count;
+	fw_state_save();
+	if (d->conn == NULL)
+		return 0;
+	next_id(d->conn, "pk", id, sizeof(id));
+	n = binnode_new("notification");
+	set_server_attr(n, "from");
+	binnode_set_attrs(n, "type", "encrypt", "id", id, NULL);
+	snprintf(v, sizeof(v), "%u", count);
+	binnode_set_attr(binnode_add_new(n, "count"), "value", v);
+	send_node(d->conn, n);
+	binnode_free(n);
 	return 0;
 }
 
@@ -993,6 +1031,8 @@ fw_tick(void)
 	char id[32];
 
 	for (c = fw.conns; c != NULL; c = c->next) {
+		if (c->close_at != 0 && now >= c->close_at && c->wsi != NULL)
+			lws_callback_on_writable(c->wsi);
 		if (c->state != FWC_OPEN || c->stalled || c->close_after ||
 		    c->dev == NULL || fw.ping_ms <= 0 ||
 		    now < c->next_ping_ms)

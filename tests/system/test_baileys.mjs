@@ -73,6 +73,7 @@ const silent = {
 };
 
 // Connects until 'open' (reconnecting on 515), or rejects.
+// onQr(qr, sock) is called for each QR shown.
 function runClient(B, wsPort, authDir, onQr, timeoutMs) {
   return new Promise((resolve, reject) => {
     let done = false, sock = null, restarts = 0;
@@ -94,7 +95,7 @@ function runClient(B, wsPort, authDir, onQr, timeoutMs) {
       });
       sock.ev.on('creds.update', saveCreds);
       sock.ev.on('connection.update', (u) => {
-        if (u.qr) onQr(u.qr);
+        if (u.qr) onQr(u.qr, sock);
         if (u.connection === 'open') finish(null, { sock, restarts, user: sock.user });
         if (u.connection === 'close') {
           const code = u.lastDisconnect?.error?.output?.statusCode;
@@ -143,6 +144,39 @@ test('Baileys 7 pairs with fakewa by QR and reaches open', { timeout: 120000 }, 
     const devs2 = await getJson(fw.http, '/devices');
     assert.equal(devs2.devices.find((x) => x.jid === r.user.id).logins, 2);
     r2.sock.end(undefined);
+  } finally {
+    fw.proc.kill('SIGTERM');
+    await new Promise((res) => fw.proc.once('exit', res));
+    if (!process.env.KEEP_STATE) rmSync(state, { recursive: true, force: true });
+    else console.error('state kept in', state, '\n', fw.log());
+  }
+});
+
+test('Baileys 7 pairs with fakewa by pair code and reaches open', { timeout: 120000 }, async (t) => {
+  if (!existsSync(fakewaBin)) { t.skip('build/bin/fakewa not built'); return; }
+  const B = await loadBaileys();
+  if (B === null) { t.skip('baileys could not be imported or installed'); return; }
+  const state = mkdtempSync(join(tmpdir(), 'fakewa-bl-'));
+  const fw = await startFakewa(join(state, 'fw'));
+  const phone = '15550004444';
+  try {
+    B.WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(fw.root, 'hex');
+    let typed = null;
+    const r = await runClient(B, fw.ws, join(state, 'auth'), (qr, sock) => {
+      if (typed) return;
+      typed = sock.requestPairingCode(phone).then((code) => {
+        assert.match(code, /^[1-9A-HJ-NP-TV-Z]{8}$/);
+        return post(fw.http, '/phone/code', { phone, code });
+      });
+    }, 60000);
+    const s = await typed;
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    assert.equal(r.restarts, 1);
+    assert.match(r.user.id, new RegExp('^' + phone + ':\\d+@s\\.whatsapp\\.net$'));
+    const devs = await getJson(fw.http, '/devices');
+    assert.equal(devs.pair_errors, 0, devs.last_error);
+    assert.ok(devs.devices.find((x) => x.jid === r.user.id && x.connected));
+    r.sock.end(undefined);
   } finally {
     fw.proc.kill('SIGTERM');
     await new Promise((res) => fw.proc.once('exit', res));

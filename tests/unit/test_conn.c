@@ -389,7 +389,7 @@ static void
 test_qr_pairing(void)
 {
 	struct cl cl;
-	char jid[JID_STR_MAX];
+	char jid[JID_STR_MAX], body[256];
 	const char *p;
 	int commas = 0;
 	uint64_t end;
@@ -430,6 +430,15 @@ test_qr_pairing(void)
 	T_OK(device_int(jid, "server_pings_answered") >= 1,
 	    "server ping answered");
 	T_EQ_INT(conn_state(cl.c), CONN_LOGGED_IN, "still logged in");
+	/* server running low: refill with 50 */
+	snprintf(body, sizeof(body), "{\"jid\":\"%s\",\"count\":3}", jid);
+	T_EQ_INT(post("/prekeys", body, NULL, 0), 200, "POST /prekeys 3");
+	end = conn_now_ms() + 4000;
+	while (conn_now_ms() < end && device_int(jid, "prekeys") < 53)
+		conn_run(cl.c, 50);
+	T_EQ_INT(device_int(jid, "prekeys"), 53, "refilled with 50");
+	T_EQ_INT(device_int(jid, "uploads"), 2, "second upload");
+	T_EQ_INT(cl.creds.next_prekey_id, 863, "next prekey id advanced");
 	buf_init(&saved_login, CREDS_BLOB_MAX);
 	buf_append(&saved_login, cl.saved.data, cl.saved.len);
 	conn_stop(cl.c);
@@ -455,7 +464,7 @@ test_saved_login(void)
 	T_EQ_STR(cl.creds.jid, c.jid, "same jid");
 	conn_run(cl.c, 500);
 	T_EQ_INT(device_int(c.jid, "logins"), 2, "server counted 2 logins");
-	T_EQ_INT(device_int(c.jid, "uploads"), 1, "no second upload");
+	T_EQ_INT(device_int(c.jid, "uploads"), 2, "no upload at login");
 	T_EQ_INT(cl.prekeys_seen, 0, "no new prekeys");
 	conn_stop(cl.c);
 	run_until_state(&cl, CONN_STOPPED, 3000);
