@@ -72,12 +72,23 @@ setup_signals(void)
 	signal(SIGHUP, SIG_IGN);
 }
 
-/* mkdir -m 0700, then make the path absolute in the config. */
+/* mkdir -p (mode 0700 under umask 077), then make the path absolute in
+ * the config. */
 static void
 make_dir(const char *key, const char *path)
 {
-	char real[PATH_MAX];
+	char real[PATH_MAX], tmp[PATH_MAX], *p;
 
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		fatalx("%s: path too long", path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+			fatal("mkdir %s", tmp);
+		*p = '/';
+	}
 	if (mkdir(path, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", path);
 	if (realpath(path, real) == NULL)

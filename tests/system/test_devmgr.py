@@ -111,9 +111,17 @@ def main():
         return p
 
     def wactl(*args, stdin=None):
-        r = subprocess.run([WACTL] + list(args), env=env, input=stdin,
-                           capture_output=True, text=True, timeout=20)
-        return r.returncode, r.stdout, r.stderr
+        for _ in range(100):
+            try:
+                r = subprocess.run([WACTL] + list(args), env=env,
+                                   input=stdin, capture_output=True,
+                                   text=True, timeout=20)
+                return r.returncode, r.stdout, r.stderr
+            except (PermissionError, OSError) as e:
+                # the shared build/ may be relinking wactl right now
+                err = e
+                time.sleep(0.1)
+        return 127, "", str(err)
 
     def info(h):
         rc, out, _ = wactl("--json", "devices", "info", h)

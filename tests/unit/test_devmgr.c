@@ -788,6 +788,72 @@ test_control_rules(void)
 	EXPECT(r, 409, "DEVICE_NOT_RUNNING", "call to a stopped device: 409");
 	ipc_reply_free(r);
 
+	/* health bodies (SEED_API 2.6), stats, auto-heal */
+	r = ctl_call(IPC_HEALTH, NULL, NULL, NULL, NULL, 0);
+	EXPECT(r, 200, "SUCCESS", "public health without a user");
+	ipc_reply_free(r);
+	r = ctl_call(IPC_HEALTH, NULL, NULL, "{\"what\":\"devices\"}", NULL,
+	    0);
+	EXPECT(r, 401, "AUTHENTICATION_REQUIRED", "device health needs a user");
+	ipc_reply_free(r);
+	r = ctl_call(IPC_HEALTH, "root", NULL, "{\"what\":\"detailed\"}",
+	    NULL, 0);
+	o = rjson(r);
+	{
+		json_object *ch = json_object_object_get(o, "checks");
+
+		T_OK(r && (r->status == 200 || r->status == 503) && ch &&
+		    json_object_object_get_ex(ch, "deviceManager", NULL) &&
+		    json_object_object_get_ex(ch, "binaryManager", NULL) &&
+		    json_object_object_get_ex(ch, "whatsappBinary", NULL) &&
+		    json_object_object_get_ex(ch, "fileSystem", NULL),
+		    "detailed: the four checks");
+		T_OK(r && r->status == 503 && strcmp(json_object_get_string(
+		    json_object_object_get(o, "status")), "degraded") == 0,
+		    "no waproc binary: degraded, 503");
+	}
+	json_object_put(o);
+	ipc_reply_free(r);
+	r = ctl_call(IPC_HEALTH, "bob", NULL, "{\"what\":\"devices\"}", NULL,
+	    0);
+	o = rjson(r);
+	T_OK(json_object_object_get_ex(json_object_object_get(o, "devices"),
+	    hash, NULL), "devices health keyed by hash");
+	json_object_put(o);
+	ipc_reply_free(r);
+	r = ctl_call(IPC_HEALTH, "alice", NULL, "{\"what\":\"processes\"}",
+	    NULL, 0);
+	o = rjson(r);
+	T_EQ_INT(json_object_array_length(json_object_object_get(o,
+	    "processes")), 0, "a user sees only its own processes");
+	json_object_put(o);
+	ipc_reply_free(r);
+	r = ctl_call(IPC_HEALTH, "root", NULL, "{\"what\":\"system\"}", NULL,
+	    0);
+	o = rjson(r);
+	T_OK(json_object_object_get(o, "system") && json_object_object_get(
+	    json_object_object_get(o, "memory"), "usage"), "system health");
+	json_object_put(o);
+	ipc_reply_free(r);
+	r = ctl_call(IPC_STATS, "root", NULL, NULL, NULL, 0);
+	o = rjson(r);
+	T_EQ_INT(json_object_get_int(json_object_object_get(
+	    json_object_object_get(o, "devices"), "total")), 1, "stats total");
+	json_object_put(o);
+	ipc_reply_free(r);
+	r = ctl_call(IPC_AUTO_HEAL, "alice", NULL, NULL, NULL, 0);
+	EXPECT(r, 403, "FORBIDDEN", "auto-heal is admin only");
+	ipc_reply_free(r);
+	r = ctl_call(IPC_AUTO_HEAL, "root", NULL,
+	    "{\"services\":[\"processes\",\"bogus\"]}", NULL, 0);
+	o = rjson(r);
+	T_OK(r && r->status == 200 && json_object_object_get(
+	    json_object_object_get(o, "results"), "processes") &&
+	    json_object_object_get(json_object_object_get(o, "results"),
+	    "bogus"), "auto-heal results per service");
+	json_object_put(o);
+	ipc_reply_free(r);
+
 	r = ctl_call(IPC_DEVICE_UPDATE, "bob", hash,
 	    "{\"statusWebhookUrl\":\"file:///etc/passwd\"}", NULL, 0);
 	EXPECT(r, 400, "INVALID_WEBHOOK_URL", "non-http URL refused");
