@@ -304,6 +304,70 @@ class Suite:
         r = self.info(b)
         self.ok(r.status == 200, "admin sees the user's device", err_diag(r))
 
+    def t_routes(self):
+        """Paths outside /api reach fcgi-app through the web server too."""
+        st = self.st
+        r = st.get("/docs")
+        self.ok(r.status == 200 and "text/html" in r.header("content-type", "")
+                and b"openapi" in r.body.lower(), "GET /docs: HTML from fcgi-app",
+                err_diag(r))
+        r = st.get("/api/openapi.json")
+        paths = (r.json or {}).get("paths") or {}
+        self.ok(r.status == 200 and str((r.json or {}).get("openapi", ""))
+                .startswith("3.") and "/api/devices" in paths,
+                "GET /api/openapi.json: OpenAPI 3 with /api/devices",
+                err_diag(r))
+        r = st.get("/metrics", token=self.tok)
+        self.ok(r.status == 200 and b"# TYPE" in r.body,
+                "GET /metrics: Prometheus text", err_diag(r))
+
+    def t_device_api(self):
+        """A device call through web server, fcgi-app, devmgr and waproc."""
+        st = self.st
+        bindir = os.environ.get("BIN_DIR") or stack.BIN
+        if not os.access(os.path.join(bindir, "waproc"), os.X_OK):
+            self.skip("device API call reaches the waproc",
+                      "waproc is not built yet")
+            return
+        r, h = self.register(autoStart=True, name="api")
+        first = self.api("GET", "/api/app/status", headers={"deviceHash": h})
+        up = st.wait(lambda: self.running_pid(h), 15)
+        self.ok(up, "autoStart device runs", lambda: self.info(h))
+        # right after the spawn, before the waproc's HELLO, devmgr answers
+        # 409 DEVICE_NOT_RUNNING: wait for the first 200, report the window
+        t0 = time.time()
+        r = st.wait(lambda: (lambda x: x if x.status != 409 else None)(
+            self.api("GET", "/api/app/status", headers={"deviceHash": h})), 10)
+        self.t.diag("call right after register: %s; 409 window %.3f s" %
+                    (first.status, time.time() - t0))
+        for hdr in ("deviceHash", "x-instance-id"):
+            r = self.api("GET", "/api/app/status", headers={hdr: h})
+            res = (r.json or {}).get("results")
+            self.ok(r.status == 200 and (r.json or {}).get("code") == "SUCCESS"
+                    and isinstance(res, dict) and "is_logged_in" in res,
+                    "GET /api/app/status via %s: GOWA envelope from the "
+                    "waproc" % hdr, err_diag(r))
+        r = self.api("POST", "/api/devices/stop?deviceHash=" + h, {})
+        self.ok(r.status == 200 and (r.json or {}).get("success") is True,
+                "POST /api/devices/stop: 200", err_diag(r))
+        gone = st.wait(lambda: not pid_alive(up), 10) if up else False
+        self.ok(gone, "stop ended the waproc", lambda: up)
+        r = self.api("GET", "/api/app/status", headers={"deviceHash": h})
+        self.ok(r.status == 409 and is_err_json(r),
+                "device API on a stopped device: 409 JSON", err_diag(r))
+        r = self.api("POST", "/api/devices/start?deviceHash=" + h, {})
+        self.ok(r.status == 200 and (r.json or {}).get("success") is True,
+                "POST /api/devices/start: 200", err_diag(r))
+        again = st.wait(lambda: self.running_pid(h), 15)
+        self.ok(again and again != up, "start spawned a new waproc",
+                lambda: self.info(h))
+        r = st.wait(lambda: (lambda x: x if x.status == 200 else None)(
+            self.api("GET", "/api/app/status", headers={"deviceHash": h})), 10)
+        self.ok(r, "device API answers again after start",
+                lambda: self.api("GET", "/api/app/status",
+                                 headers={"deviceHash": h}))
+        self.api("DELETE", "/api/devices?deviceHash=%s&force=true" % h)
+
     # --------------------------------------------------- malformed corpus
     def corpus(self):
         """(name, callable -> (status, json-or-None, raw))"""
@@ -764,8 +828,8 @@ class Suite:
         self.ok(True, "stack starts (%.1f s)" % (time.time() - t0))
         try:
             for name in ("t_auth", "t_health", "t_users", "t_devices",
-                         "t_ownership", "t_events", "t_corpus",
-                         "t_lifecycle"):
+                         "t_ownership", "t_events", "t_routes",
+                         "t_device_api", "t_corpus", "t_lifecycle"):
                 try:
                     getattr(self, name)()
                 except Exception:
