@@ -36,6 +36,7 @@
 #define SPAWN_BUDGET_MS	15		/* ... or this much time */
 #define STOP_GRACE_MS	5000
 #define LOGOUT_WAIT_MS	3000
+#define WAPROC_LOG_MAX	(1024 * 1024)	/* rotated at spawn beyond this */
 
 enum wstate {
 	W_IDLE,		/* no process, none wanted */
@@ -292,7 +293,8 @@ w_rmdir(const char *hash)
 static int
 w_spawn(struct worker *w)
 {
-	char dir[PATH_MAX + 32], logpath[PATH_MAX + 64], *envp[24], *argv[2];
+	char dir[PATH_MAX + 32], logpath[PATH_MAX + 64], *envp[24];
+	char oldlog[PATH_MAX + 72], *argv[2];
 	static const char *keep[] = { "PATH", "HOME", "TZ", "LANG" };
 	static const char *cfg[] = { "LOG_LEVEL", "WA_SERVER_URL",
 	    "WA_CERT_ROOT", "WA_APP_VERSION", "HEARTBEAT_INTERVAL_MS" };
@@ -316,6 +318,13 @@ w_spawn(struct worker *w)
 		return -1;
 	}
 	snprintf(logpath, sizeof(logpath), "%s/waproc.log", dir);
+	/* Keep one previous log: waproc.log.1. */
+	if (lstat(logpath, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size > WAPROC_LOG_MAX) {
+		snprintf(oldlog, sizeof(oldlog), "%s.1", logpath);
+		if (rename(logpath, oldlog) == -1)
+			log_warn("device %s: rotate %s", w->hash, logpath);
+	}
 	dm_random_hex(w->token, 32);
 	memset(&d, 0, sizeof(d));
 	registry_device_get(dm.reg, w->hash, &d);
