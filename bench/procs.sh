@@ -81,6 +81,18 @@ try:
           " (target <= 5 s)" % (len(hashes),
                                 "%.2f" % procs_up if procs_up else "never",
                                 "%.2f" % api_up if api_up else "never"))
+    # ready = the waproc said HELLO: a device call reaches it
+    pending = list(hashes)
+    ready_at = None
+    with cf.ThreadPoolExecutor(16) as ex:
+        while pending and time.time() - t0 < 120:
+            res = list(ex.map(lambda h: (h, st.get(
+                "/api/app/status", token=tok, headers={"deviceHash": h},
+                timeout=30).status), pending))
+            pending = [h for h, code in res if code != 200]
+        ready_at = time.time() - t0 if not pending else None
+    print("all %d answer GET /api/app/status (HELLO done) after %s s" %
+          (len(hashes), "%.2f" % ready_at if ready_at else "never"))
     print("idle %.0f s ..." % idle)
     time.sleep(idle)
     pids = st.waproc_pids()
