@@ -602,6 +602,19 @@ dispatch(struct conn *c, const struct binnode *n)
 		send_ack(c, n);
 }
 
+int
+conn_inject(struct conn *c, const uint8_t *p, size_t len)
+{
+	struct binnode *n = NULL;
+	int rc;
+
+	if ((rc = binnode_decode(p, len, &n)) != 0)
+		return rc;
+	dispatch(c, n);
+	binnode_free(n);
+	return 0;
+}
+
 static int
 on_frame(void *arg, const uint8_t *p, size_t len)
 {

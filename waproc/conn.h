@@ -163,6 +163,12 @@ void		 conn_next_id(struct conn *, char *out, size_t len);
 int		 conn_pair_phone(struct conn *, const char *phone,
 		    char code_out[PAIRING_CODE_LEN + 2]);
 
+/*
+ * Tests and fuzzing: handle a decrypted payload (flag byte + node) as if
+ * the server had sent it on the current connection.  0, or a BINNODE_E*.
+ */
+int		 conn_inject(struct conn *, const uint8_t *payload, size_t len);
+
 /* For login.c. */
 struct creds	*conn_creds(struct conn *);
 const struct conn_cfg *conn_cfg(const struct conn *);
