@@ -566,8 +566,10 @@ h_user_add(struct ctl *c)
 static void
 h_user_delete(struct ctl *c)
 {
-	const char *name = dm_json_str(c->args, "username");
+	const char *name = dm_json_str(c->args, "username"), *heir;
 	const struct reg_user *u;
+	json_object *o;
+	int moved;
 
 	if (name == NULL || (u = control_user(name)) == NULL) {
 		ctl_set(c, 404, "USER_NOT_FOUND", "user not found");
@@ -583,13 +585,25 @@ h_user_delete(struct ctl *c)
 		ctl_set(c, 400, "LAST_ADMIN", "the last admin cannot be deleted");
 		return;
 	}
-	if (registry_user_delete(dm.reg, name) != 0) {
+	/* Its devices go to the admin deleting it (wactl: the default
+	 * admin), never to a future user of the same name. */
+	heir = c->operator ? config_get("DEFAULT_ADMIN_USER") : c->user;
+	if (control_user(heir) == NULL || strcmp(heir, name) == 0) {
+		ctl_set(c, 400, "NO_HEIR", "no admin to take over its devices");
+		return;
+	}
+	if (registry_user_delete_to(dm.reg, name, heir, &moved) != 0) {
 		ctl_set(c, 500, "INTERNAL_ERROR", "registry error");
 		return;
 	}
 	control_users_reload();
 	ctl_audit(c, "user.delete", NULL);
-	ctl_ok(c, 200, "user deleted", json_object_new_object());
+	o = json_object_new_object();
+	json_object_object_add(o, "devicesReassigned",
+	    json_object_new_int(moved));
+	if (moved > 0)
+		jadd_str(o, "devicesOwner", heir);
+	ctl_ok(c, 200, "user deleted", o);
 }
 
 static void

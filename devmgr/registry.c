@@ -359,6 +359,45 @@ registry_user_delete(struct registry *r, const char *name)
 	return registry_change(r, st);
 }
 
+/*
+ * Delete a user and hand its devices to heir, in one transaction, so that a
+ * user created later under the same name never inherits them.  Returns 0,
+ * 1 no such user, -1 error; *moved = devices handed over.
+ */
+int
+registry_user_delete_to(struct registry *r, const char *name,
+    const char *heir, int *moved)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*moved = 0;
+	if (registry_begin(r) == -1)
+		return -1;
+	if ((st = registry_prep(r, "UPDATE devices SET owner = ? WHERE "
+	    "owner = ?")) == NULL)
+		goto fail;
+	bind_text(st, 1, heir, 0);
+	bind_text(st, 2, name, 0);
+	if (registry_done(r, st) == -1)
+		goto fail;
+	*moved = sqlite3_changes(r->db);
+	if ((rc = registry_user_delete(r, name)) == -1)
+		goto fail;
+	if (rc == 1) {
+		registry_rollback(r);
+		*moved = 0;
+		return 1;
+	}
+	if (registry_commit(r) == -1)
+		goto fail;
+	return 0;
+fail:
+	registry_rollback(r);
+	*moved = 0;
+	return -1;
+}
+
 int
 registry_user_passwd(struct registry *r, const char *name, const char *hash)
 {

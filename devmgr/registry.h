@@ -91,6 +91,9 @@ int	 registry_user_list(struct registry *, struct reg_user **out,
 int	 registry_user_add(struct registry *, const char *user,
 	    const char *role, const char *hash);
 int	 registry_user_delete(struct registry *, const char *user); /* 0,1,-1 */
+/* Delete a user, its devices go to heir, one transaction. 0,1,-1. */
+int	 registry_user_delete_to(struct registry *, const char *user,
+	    const char *heir, int *moved);
 int	 registry_user_passwd(struct registry *, const char *user,
 	    const char *hash);				/* 0,1,-1 */
 int	 registry_user_login(struct registry *, const char *user, int64_t ms);

@@ -907,6 +907,39 @@ test_control_rules(void)
 		ipc_reply_free(r);
 	}
 
+	/* a deleted user's devices go to the admin, not to a namesake */
+	r = ctl_call(IPC_DEVICE_REGISTER, "alice", NULL,
+	    "{\"autoStart\":false}", NULL, 0);
+	o = rjson(r);
+	{
+		char ah[17];
+		struct reg_device ad;
+
+		snprintf(ah, sizeof(ah), "%s", json_object_get_string(
+		    json_object_object_get(o, "deviceHash")));
+		json_object_put(o);
+		ipc_reply_free(r);
+		r = ctl_call(IPC_USER_DELETE, "root", NULL,
+		    "{\"username\":\"alice\"}", NULL, 0);
+		o = rjson(r);
+		T_OK(r && r->status == 200 && json_object_get_int(
+		    json_object_object_get(o, "devicesReassigned")) == 1,
+		    "user deleted, its device reassigned");
+		json_object_put(o);
+		ipc_reply_free(r);
+		registry_device_get(dm.reg, ah, &ad);
+		T_EQ_STR(ad.owner, "root", "now owned by the deleting admin");
+		reg_device_clear(&ad);
+		r = ctl_call(IPC_USER_ADD, "root", NULL, "{\"username\":"
+		    "\"alice\",\"role\":\"user\",\"password_hash\":"
+		    "\"$argon2id$v=19$b\"}", NULL, 0);
+		ipc_reply_free(r);
+		r = ctl_call(IPC_DEVICE_INFO, "alice", ah, NULL, NULL, 0);
+		EXPECT(r, 404, "DEVICE_NOT_FOUND",
+		    "a new alice does not inherit it");
+		ipc_reply_free(r);
+	}
+
 	/* deadline passed: dropped without an answer */
 	r = ctl_call(IPC_PING, NULL, NULL, NULL, NULL, ipc_now_ms() - 1000);
 	T_OK(r == NULL, "expired request dropped unanswered");
