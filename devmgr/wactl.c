@@ -511,8 +511,15 @@ cmd_users(int argc, char **argv)
 			printf("password of %s changed\n", argv[1]);
 	} else if (strcmp(sub, "delete") == 0 && argc == 2) {
 		rc = call(IPC_USER_DELETE, NULL, args, NULL, &r);
-		if (print_common(rc, r))
+		if (print_common(rc, r)) {
 			printf("user %s deleted\n", argv[1]);
+			if ((d = reply_json(r)) != NULL && json_object_get_int(
+			    json_object_object_get(d, "devicesReassigned")) > 0)
+				printf("%s device(s) now owned by %s\n",
+				    js(d, "devicesReassigned"),
+				    js(d, "devicesOwner"));
+			json_object_put(d);
+		}
 	} else
 		usage();
 out:
