@@ -302,20 +302,32 @@ class Stack:
         return False
 
     def stop(self, timeout=20):
+        """SIGTERM to run.sh, as Ctrl-C would.  Returns (clean, leftovers):
+        clean when run.sh exited in time, leftovers = PIDs of the stack
+        still alive 2 s later (then killed)."""
         if self.proc is None:
-            return
+            return True, []
+        clean = True
         if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout)
             except (OSError, subprocess.TimeoutExpired):
+                clean = False
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except OSError:
                     pass
                 self.proc.wait(5)
+        t0 = time.time()
+        left = procs_with_env(self.base)
+        while left and time.time() - t0 < 2:
+            time.sleep(0.1)
+            left = [p for p in procs_with_env(self.base) if pid_alive(p)]
+        left = [p for p in left if pid_alive(p)]
         self._reap_strays()
         self.proc = None
+        return clean, left
 
     def _reap_strays(self):
         # anything we started that outlived run.sh (e.g. a devmgr a test

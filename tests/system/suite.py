@@ -839,7 +839,12 @@ class Suite:
                     if name in ("t_auth",):
                         break
         finally:
-            self.st.stop()
+            t1 = time.time()
+            clean, left = self.st.stop()
+            self.ok(clean and not left, "SIGTERM to run.sh stops every "
+                    "process of the stack (%.1f s)" % (time.time() - t1),
+                    lambda: "run.sh exited: %s; left: %s" % (
+                        clean, [(p, stack.proc_exe_name(p)) for p in left]))
             if os.environ.get("KEEP_STACK") != "1":
                 self.st.cleanup()
             else:
