@@ -984,6 +984,11 @@ fault_one(struct fw_conn *c, const char *kind)
 		stream_error(c, "440", "replaced");
 	} else if (strcmp(kind, "malformed") == 0) {
 		send_plain_encrypted(c, garbage, sizeof(garbage));
+	} else if (strcmp(kind, "badframe") == 0) {
+		uint8_t junk[48];
+
+		randombytes_buf(junk, sizeof(junk));
+		send_frame(c, junk, sizeof(junk));	/* fails GCM */
 	} else if (strcmp(kind, "stall") == 0) {
 		c->stalled = 1;
 	}
@@ -993,7 +998,7 @@ int
 fw_fault(const char *jid, const char *kind, char *err, size_t errlen)
 {
 	static const char *kinds[] = { "drop", "515", "401", "440",
-	    "malformed", "stall", NULL };
+	    "malformed", "badframe", "stall", NULL };
 	struct fw_device *d = NULL;
 	struct fw_conn *c, *next;
 	int i, n = 0;

@@ -625,6 +625,39 @@ test_fault_malformed(void)
 }
 
 static void
+test_fault_badframe(void)
+{
+	fault_recovers("badframe", "15550003007", CONN_CAUSE_PROTOCOL);
+}
+
+static void
+test_logout_self(void)
+{
+	struct cl cl;
+	char jid[JID_STR_MAX];
+	unsigned a0;
+
+	if (!T_OK(pair_qr(&cl, "15550003008"), "paired")) {
+		cl_close(&cl);
+		return;
+	}
+	snprintf(jid, sizeof(jid), "%s", cl.creds.jid);
+	a0 = conn_attempts(cl.c);
+	T_EQ_INT(conn_logout(cl.c), CONN_OK, "conn_logout");
+	T_OK(run_until(&cl, &cl.logged_out, 1, 5000), "logged out");
+	conn_run(cl.c, 1000);
+	T_EQ_INT(cl.logged_out, 1, "logged_out once");
+	T_EQ_INT(conn_state(cl.c), CONN_LOGGED_OUT, "state logged_out");
+	T_EQ_INT(conn_attempts(cl.c), a0, "no reconnect");
+	T_OK(device(jid) == NULL, "server removed the device");
+	T_OK(!creds_registered(&cl.creds), "creds reset");
+	/* a fresh start pairs again with the new credentials */
+	T_EQ_INT(conn_start(cl.c), 0, "restart");
+	T_OK(run_until(&cl, &cl.nqr, 1, 5000), "new QR");
+	cl_close(&cl);
+}
+
+static void
 test_fault_stall(void)
 {
 	fault_recovers("stall", "15550003004", CONN_CAUSE_KEEPALIVE);
@@ -779,7 +812,9 @@ main(int argc, char **argv)
 	T_RUN(test_fault_drop);
 	T_RUN(test_fault_515);
 	T_RUN(test_fault_malformed);
+	T_RUN(test_fault_badframe);
 	T_RUN(test_fault_stall);
+	T_RUN(test_logout_self);
 	T_RUN(test_fault_440);
 	T_RUN(test_fault_401);
 	T_RUN(test_login_unknown);
