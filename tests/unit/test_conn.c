@@ -712,6 +712,29 @@ test_fault_401(void)
 }
 
 static void
+test_server_down(void)
+{
+	struct cl cl;
+	struct conn_cfg cfg;
+	unsigned n;
+
+	/* nothing listens there: back off exponentially, never spin */
+	cfg_test(&cfg);
+	snprintf(cfg.url, sizeof(cfg.url), "ws://127.0.0.1:1/ws/chat");
+	cl_open(&cl, NULL, &cfg);
+	conn_run(cl.c, 3000);
+	n = conn_attempts(cl.c);
+	T_OK(n >= 2 && n <= 6, "%u attempts in 3 s (backoff 0.3 s .. 3 s)", n);
+	T_EQ_INT(conn_last_cause(cl.c), CONN_CAUSE_NETWORK, "cause network");
+	T_EQ_INT(cl.nqr, 0, "no QR");
+	conn_stop(cl.c);
+	T_EQ_INT(conn_state(cl.c), CONN_STOPPED, "stop while waiting");
+	conn_run(cl.c, 1000);
+	T_EQ_INT(conn_attempts(cl.c), n, "stays stopped");
+	cl_close(&cl);
+}
+
+static void
 test_login_unknown(void)
 {
 	struct cl cl;
@@ -818,6 +841,7 @@ main(int argc, char **argv)
 	T_RUN(test_fault_440);
 	T_RUN(test_fault_401);
 	T_RUN(test_login_unknown);
+	T_RUN(test_server_down);
 	T_RUN(test_fakewa_restart);
 	fw_stop();
 	buf_free(&saved_login);
