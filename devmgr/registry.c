@@ -15,34 +15,16 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "log.h"
 #include "registry.h"
 #include "xmalloc.h"
 
-/*
- * The migrations are embedded into the binary at build time with the
- * assembler's .incbin, straight from sql/registry/NNN_*.sql: the .sql
- * files stay the only source of truth, nothing is generated or copied,
- * and the daemon needs no path to find them at run time.  (The build runs from the
- * repository root, which is what the relative paths assume.)  Forward-only
- * migrations never change once committed, so the missing make dependency on
- * the .sql files does not matter; a new file needs a new line below, and
- * test_devmgr checks that this table matches sql/registry/.
- */
-#define SQL_EMBED(sym, file)						\
-	__asm__(".pushsection .rodata\n"				\
-	    ".globl " #sym "\n.hidden " #sym "\n"			\
-	    ".type " #sym ", @object\n"					\
-	    #sym ":\n.incbin \"" file "\"\n.byte 0\n"			\
-	    ".size " #sym ", .-" #sym "\n.popsection\n");		\
-	extern const char sym[]
+/* Migrations: sql/registry/NNN_*.sql, embedded (see common/db.h). A new
+ * file needs a new line below; test_devmgr checks the table matches sql/. */
+DB_SQL_EMBED(devmgr_sql_registry_001, "sql/registry/001_init.sql");
 
-SQL_EMBED(devmgr_sql_registry_001, "sql/registry/001_init.sql");
-
-static const struct {
-	const char	*name;
-	const char	*sql;
-} registry_migrations[] = {
+static const struct db_migration registry_migrations[] = {
 	{ "001_init.sql", devmgr_sql_registry_001 },
 };
 #define NMIGRATIONS (sizeof(registry_migrations) / \
@@ -80,14 +62,7 @@ registry_migration(size_t i, const char **name)
 static int
 registry_exec(struct registry *r, const char *sql)
 {
-	char *err = NULL;
-
-	if (sqlite3_exec(r->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("registry: %s", err ? err : "?");
-		sqlite3_free(err);
-		return -1;
-	}
-	return 0;
+	return db_exec(r->db, "registry", sql);
 }
 
 static sqlite3_stmt *
@@ -105,81 +80,20 @@ registry_prep(struct registry *r, const char *sql)
 int
 registry_schema_version(struct registry *r)
 {
-	sqlite3_stmt *st;
-	int v = -1;
-
-	if ((st = registry_prep(r, "PRAGMA user_version")) == NULL)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static int
-registry_migrate(struct registry *r)
-{
-	char pragma[64];
-	int v;
-	size_t i;
-
-	if ((v = registry_schema_version(r)) < 0)
-		return -1;
-	if ((size_t)v > NMIGRATIONS) {
-		log_warnx("registry: schema version %d is newer than this "
-		    "devmgr (%zu)", v, NMIGRATIONS);
-		return -1;
-	}
-	for (i = (size_t)v; i < NMIGRATIONS; i++) {
-		if (registry_exec(r, "BEGIN IMMEDIATE") == -1)
-			return -1;
-		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu",
-		    i + 1);
-		if (registry_exec(r, registry_migrations[i].sql) == -1 ||
-		    registry_exec(r, pragma) == -1) {
-			log_warnx("registry: migration %s failed",
-			    registry_migrations[i].name);
-			registry_exec(r, "ROLLBACK");
-			return -1;
-		}
-		if (registry_exec(r, "COMMIT") == -1)
-			return -1;
-		log_info("registry: applied %s", registry_migrations[i].name);
-	}
-	return 0;
+	return db_schema_version(r->db);
 }
 
 struct registry *
 registry_open(const char *path)
 {
 	struct registry *r = xcalloc(1, sizeof(*r));
-	int fd;
 
-	/* Create the file 0600 ourselves: SQLite would use the umask. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600))
-	    == -1) {
-		log_warn("registry: %s", path);
+	if ((r->db = db_open(path, "registry", "PRAGMA foreign_keys = ON",
+	    registry_migrations, NMIGRATIONS)) == NULL) {
 		free(r);
 		return NULL;
 	}
-	fchmod(fd, 0600);
-	close(fd);
-	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		log_warnx("registry: %s: %s", path, r->db ?
-		    sqlite3_errmsg(r->db) : "out of memory");
-		goto fail;
-	}
-	sqlite3_busy_timeout(r->db, 2000);
-	if (registry_exec(r, "PRAGMA journal_mode = WAL") == -1 ||
-	    registry_exec(r, "PRAGMA synchronous = NORMAL") == -1 ||
-	    registry_exec(r, "PRAGMA foreign_keys = ON") == -1 ||
-	    registry_migrate(r) == -1)
-		goto fail;
 	return r;
-fail:
-	registry_close(r);
-	return NULL;
 }
 
 void

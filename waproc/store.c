@@ -16,24 +16,14 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "log.h"
 #include "store.h"
 #include "xmalloc.h"
 
-#define SQL_EMBED(sym, file)						\
-	__asm__(".pushsection .rodata\n"				\
-	    ".globl " #sym "\n.hidden " #sym "\n"			\
-	    ".type " #sym ", @object\n"					\
-	    #sym ":\n.incbin \"" file "\"\n.byte 0\n"			\
-	    ".size " #sym ", .-" #sym "\n.popsection\n");		\
-	extern const char sym[]
+DB_SQL_EMBED(waproc_sql_device_001, "sql/device/001_init.sql");
 
-SQL_EMBED(waproc_sql_device_001, "sql/device/001_init.sql");
-
-static const struct {
-	const char	*name;
-	const char	*sql;
-} store_migrations[] = {
+static const struct db_migration store_migrations[] = {
 	{ "001_init.sql", waproc_sql_device_001 },
 };
 #define NMIGRATIONS (sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -61,61 +51,13 @@ store_migration(size_t i, const char **name)
 static int
 store_exec(struct store *s, const char *sql)
 {
-	char *err = NULL;
-
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("store: %s", err ? err : "?");
-		sqlite3_free(err);
-		return -1;
-	}
-	return 0;
+	return db_exec(s->db, "store", sql);
 }
 
 int
 store_schema_version(struct store *s)
 {
-	sqlite3_stmt *st;
-	int v = -1;
-
-	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL)
-	    != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static int
-store_migrate(struct store *s)
-{
-	char pragma[64];
-	size_t i;
-	int v;
-
-	if ((v = store_schema_version(s)) < 0)
-		return -1;
-	if ((size_t)v > NMIGRATIONS) {
-		log_warnx("store: schema version %d is newer than this waproc",
-		    v);
-		return -1;
-	}
-	for (i = (size_t)v; i < NMIGRATIONS; i++) {
-		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu",
-		    i + 1);
-		if (store_exec(s, "BEGIN IMMEDIATE") == -1)
-			return -1;
-		if (store_exec(s, store_migrations[i].sql) == -1 ||
-		    store_exec(s, pragma) == -1) {
-			log_warnx("store: migration %s failed",
-			    store_migrations[i].name);
-			store_exec(s, "ROLLBACK");
-			return -1;
-		}
-		if (store_exec(s, "COMMIT") == -1)
-			return -1;
-	}
-	return 0;
+	return db_schema_version(s->db);
 }
 
 struct store *
@@ -145,23 +87,13 @@ store_open(const char *dir)
 	fchmod(fd, 0600);
 	close(fd);
 	s = xcalloc(1, sizeof(*s));
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		log_warnx("store: %s: %s", path, s->db ?
-		    sqlite3_errmsg(s->db) : "out of memory");
-		goto fail;
+	if ((s->db = db_open(path, "store", "PRAGMA cache_size = -256;"
+	    "PRAGMA temp_store = MEMORY", store_migrations, NMIGRATIONS))
+	    == NULL) {
+		free(s);
+		return NULL;
 	}
-	sqlite3_busy_timeout(s->db, 2000);
-	if (store_exec(s, "PRAGMA journal_mode = WAL") == -1 ||
-	    store_exec(s, "PRAGMA synchronous = NORMAL") == -1 ||
-	    store_exec(s, "PRAGMA cache_size = -256") == -1 ||
-	    store_exec(s, "PRAGMA temp_store = MEMORY") == -1 ||
-	    store_migrate(s) == -1)
-		goto fail;
 	return s;
-fail:
-	store_close(s);
-	return NULL;
 }
 
 void
