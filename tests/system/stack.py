@@ -189,6 +189,7 @@ class Stack:
         self.host = "127.0.0.1"
         self._token = None
         self._extra_pids = []
+        self.cmd_prefix = []  # e.g. setpriv ... to run as another user
 
     # -- lifecycle
     def env(self):
@@ -231,7 +232,8 @@ class Stack:
         os.makedirs(self.log_dir, exist_ok=True)
         out = open(os.path.join(self.log_dir, "run.log"), "ab")
         self.proc = subprocess.Popen(
-            ["sh", os.path.join(TOP, "webconf", "run.sh")], cwd=TOP,
+            self.cmd_prefix + ["sh", os.path.join(TOP, "webconf", "run.sh")],
+            cwd=TOP,
             env=self.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
             start_new_session=True)
         out.close()
