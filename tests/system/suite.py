@@ -824,6 +824,8 @@ class Suite:
             self.ok(False, "stack starts", str(e))
             if self.st:
                 self.st.stop()
+                if os.environ.get("KEEP_STACK") != "1":
+                    self.st.cleanup()
             return
         self.ok(True, "stack starts (%.1f s)" % (time.time() - t0))
         try:
