@@ -1066,24 +1066,30 @@ client_writable(struct client *c)
 			return -1;
 		n++;
 	}
-	while (n < WRITES_PER_CALLBACK && !lws_send_pipe_choked(c->wsi)) {
-		if ((f = queue_pop(&c->ctl)) != NULL) {
-			/* replies first: pings, acks, errors */
-		} else if (c->closing)
+	for (; n < WRITES_PER_CALLBACK; n++) {
+		if (c->ctl.len == 0 && (c->closing ||
+		    (c->q.len == 0 && c->q.dropped_unreported == 0)))
 			break;
-		else if (c->q.dropped_unreported > 0) {
-			if (write_dropped(c) == -1)
-				return -1;
-			n++;
-			continue;
-		} else if ((f = queue_pop(&c->q)) == NULL)
+		/*
+		 * The first write of a WRITEABLE callback needs no check;
+		 * lws_send_pipe_choked() costs a poll(2) per call.
+		 */
+		if (n > 0 && lws_send_pipe_choked(c->wsi))
 			break;
+		/* replies first (pings, acks, errors), then the drop notice */
+		if ((f = queue_pop(&c->ctl)) == NULL) {
+			if (c->q.dropped_unreported > 0) {
+				if (write_dropped(c) == -1)
+					return -1;
+				continue;
+			}
+			f = queue_pop(&c->q);
+		}
 		if (write_frame(c->wsi, f) == -1) {
 			frame_unref(f);
 			return -1;
 		}
 		frame_unref(f);
-		n++;
 	}
 	if (c->closing && c->ctl.len == 0) {
 		lws_close_reason(c->wsi, (enum lws_close_status)c->closing,
