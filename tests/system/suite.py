@@ -347,6 +347,28 @@ class Suite:
                     and isinstance(res, dict) and "is_logged_in" in res,
                     "GET /api/app/status via %s: GOWA envelope from the "
                     "waproc" % hdr, err_diag(r))
+        # multipart uploads through the web server (its temp files, body
+        # limit): 900 KB reaches the waproc, 2 MB is over API_UPLOAD_MAX
+        for size, want in ((900000, "waproc"), (2000000, 413)):
+            bnd = "----wagw%d" % size
+            body = ("--%s\r\nContent-Disposition: form-data; name=\"phone\""
+                    "\r\n\r\n123\r\n--%s\r\nContent-Disposition: form-data; "
+                    "name=\"file\"; filename=\"a.bin\"\r\nContent-Type: "
+                    "application/octet-stream\r\n\r\n" % (bnd, bnd)).encode() + \
+                os.urandom(size) + ("\r\n--%s--\r\n" % bnd).encode()
+            r = self.api("POST", "/api/send/file", body, headers={
+                "deviceHash": h,
+                "Content-Type": "multipart/form-data; boundary=" + bnd})
+            j = r.json if isinstance(r.json, dict) else {}
+            if want == 413:
+                self.ok(r.status == 413 and is_err_json(r),
+                        "2 MB multipart over API_UPLOAD_MAX: 413 JSON",
+                        err_diag(r))
+            else:
+                self.ok(r.status < 500 and r.status != 413 and "code" in j
+                        and "success" not in j,
+                        "900 KB multipart upload reaches the waproc (GOWA "
+                        "envelope)", err_diag(r))
         r = self.api("POST", "/api/devices/stop?deviceHash=" + h, {})
         self.ok(r.status == 200 and (r.json or {}).get("success") is True,
                 "POST /api/devices/stop: 200", err_diag(r))
