@@ -683,7 +683,7 @@ conn_new(const struct conn_cfg *cfg, struct creds *creds,
 	wcb.open = on_open;
 	wcb.frame = on_frame;
 	wcb.closed = on_closed;
-	c->ws = wsclient_new(&wcb);
+	c->ws = wsclient_new(&wcb, c->cfg.ca_file);
 	c->login = login_new(c);
 	return c;
 }

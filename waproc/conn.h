@@ -76,6 +76,7 @@ enum conn_cause {
 struct conn_cfg {
 	char			url[WSCLIENT_URL_MAX];	/* ws:// or wss:// */
 	char			cert_root_hex[65];	/* TEST ONLY; "" real */
+	char			ca_file[512];	/* TEST ONLY; "" system CAs */
 	struct payload_opts	popts;
 	int			handshake_timeout_ms;	/* 20 s */
 	int			iq_timeout_ms;		/* 60 s */

@@ -37,7 +37,8 @@ struct wsclient_cb {
 	void	(*closed)(void *arg, const char *why);
 };
 
-struct wsclient	*wsclient_new(const struct wsclient_cb *);
+/* ca_file: PEM trust anchors for wss:// (TEST ONLY); NULL = system store. */
+struct wsclient	*wsclient_new(const struct wsclient_cb *, const char *ca_file);
 void		 wsclient_free(struct wsclient *);
 /* Start connecting to ws:// or wss:// host[:port]/path.  0 or -1. */
 int		 wsclient_connect(struct wsclient *, const char *url);

@@ -31,7 +31,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: fakewa -d state-dir [-p ws-port] "
 	    "[-P http-port] [-r root-file] [-n refs] [-i ping-seconds] "
-	    "[-v]\n");
+	    "[-t] [-v]\n");
 	exit(2);
 }
 
@@ -91,8 +91,8 @@ main(int argc, char **argv)
 	struct lws_context_creation_info info;
 	struct cert_params cp;
 	const char *root_file = NULL;
-	char hex[65];
-	int ch, ws_port = 0, http_port = 0;
+	char hex[65], tls_cert[PATH_MAX + 16], tls_key[PATH_MAX + 16];
+	int ch, ws_port = 0, http_port = 0, tls = 0;
 	FILE *f;
 
 	log_init("fakewa", LOG_LVL_INFO);
@@ -100,7 +100,7 @@ main(int argc, char **argv)
 		fatalx("sodium_init");
 	fw.nrefs = 6;
 	fw.ping_ms = 20000;
-	while ((ch = getopt(argc, argv, "d:p:P:r:n:i:v")) != -1) {
+	while ((ch = getopt(argc, argv, "d:p:P:r:n:i:tv")) != -1) {
 		switch (ch) {
 		case 'd':
 			snprintf(fw.state_dir, sizeof(fw.state_dir), "%s",
@@ -121,6 +121,9 @@ main(int argc, char **argv)
 		case 'i':
 			fw.ping_ms = (int)num(optarg, 0, 3600) * 1000;
 			break;
+		case 't':
+			tls = 1;
+			break;
 		case 'v':
 			fw.verbose = 1;
 			log_set_level(LOG_LVL_DEBUG);
@@ -135,6 +138,9 @@ main(int argc, char **argv)
 		fatal("%s", fw.state_dir);
 	if (fw_state_load() != 0)
 		fatalx("cannot load state from %s", fw.state_dir);
+	if (tls && fw_tls_files(tls_cert, sizeof(tls_cert), tls_key,
+	    sizeof(tls_key)) != 0)
+		fatalx("no TLS certificate");
 	cert_params_default(&cp, (uint64_t)time(NULL));
 	buf_init(&fw.certchain, CERT_CHAIN_MAX);
 	if (cert_create_chain(fw.root_priv, fw.int_priv,
@@ -155,7 +161,8 @@ main(int argc, char **argv)
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-	    LWS_SERVER_OPTION_DISABLE_IPV6;
+	    LWS_SERVER_OPTION_DISABLE_IPV6 |
+	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	if ((fw.ctx = lws_create_context(&info)) == NULL)
 		fatalx("lws_create_context");
 
@@ -166,20 +173,28 @@ main(int argc, char **argv)
 	info.protocols = ws_protocols;
 	info.vhost_name = "chat";
 	info.timeout_secs = 20;
+	if (tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = tls_cert;
+		info.ssl_private_key_filepath = tls_key;
+	}
 	if ((fw.ws_vh = lws_create_vhost(fw.ctx, &info)) == NULL)
 		fatalx("cannot listen on 127.0.0.1:%d", ws_port);
 	fw.ws_port = lws_get_vhost_listen_port(fw.ws_vh);
 
 	info.port = http_port;
 	info.protocols = http_protocols;
+	info.ssl_cert_filepath = NULL;
+	info.ssl_private_key_filepath = NULL;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.vhost_name = "control";
 	if ((fw.http_vh = lws_create_vhost(fw.ctx, &info)) == NULL)
 		fatalx("cannot listen on 127.0.0.1:%d", http_port);
 	fw.http_port = lws_get_vhost_listen_port(fw.http_vh);
 
 	lws_sul_schedule(fw.ctx, 0, &tick_sul, tick_cb, 50 * LWS_US_PER_MS);
-	printf("fakewa ready ws=%d http=%d root=%s\n", fw.ws_port,
-	    fw.http_port, hex);
+	printf("fakewa ready ws=%d http=%d root=%s%s%s\n", fw.ws_port,
+	    fw.http_port, hex, tls ? " tls=" : "", tls ? tls_cert : "");
 	fflush(stdout);
 	log_info("chat ws://127.0.0.1:%d/ws/chat, control "
 	    "http://127.0.0.1:%d, state %s", fw.ws_port, fw.http_port,

@@ -161,6 +161,9 @@ int		 fw_fault(const char *jid, const char *kind, char *err,
 		    size_t errlen);
 void		 fw_close_all(void);
 
+/* fw-tls.c: self-signed certificate + key paths (made once). */
+int		 fw_tls_files(char *cert, size_t clen, char *key, size_t klen);
+
 /* fw-http.c */
 size_t		 fw_http_pss_size(void);
 int		 fw_http_callback(struct lws *, enum lws_callback_reasons, void *user,

@@ -40,11 +40,12 @@ static struct {
 	int	ws, http;
 	char	root[65];
 	char	dir[256];
+	char	tls[300];
 	int	ok;
 } fw;
 
 static int
-fw_start(int ws_port)
+fw_start2(int ws_port, int tls)
 {
 	int p[2];
 	char portarg[16], line[512];
@@ -67,8 +68,8 @@ fw_start(int ws_port)
 			dup2(devnull, 2);
 		close(p[0]);
 		execl(bin, "fakewa", "-d", fw.dir, "-p", portarg, "-P", "0",
-		    "-i", "1", getenv("FAKEWA_LOG") ? "-v" : (char *)NULL,
-		    (char *)NULL);
+		    "-i", "1", tls ? "-t" : "-i", tls ? "-t" : "1",
+		    getenv("FAKEWA_LOG") ? "-v" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -91,8 +92,18 @@ fw_start(int ws_port)
 	if (sscanf(line, "fakewa ready ws=%d http=%d root=%64s", &fw.ws,
 	    &fw.http, fw.root) != 3)
 		return -1;
+	fw.tls[0] = '\0';
+	if (tls && sscanf(line, "fakewa ready ws=%*d http=%*d root=%*s "
+	    "tls=%299s", fw.tls) != 1)
+		return -1;
 	fw.ok = 1;
 	return 0;
+}
+
+static int
+fw_start(int ws_port)
+{
+	return fw_start2(ws_port, 0);
 }
 
 static void
@@ -774,6 +785,38 @@ test_fakewa_restart(void)
 }
 
 static void
+test_tls(void)
+{
+	struct cl cl;
+	struct conn_cfg cfg;
+	char *slash;
+
+	fw_stop();
+	slash = strrchr(fw.dir, '/');
+	snprintf(slash, sizeof(fw.dir) - (size_t)(slash - fw.dir), "/tls");
+	if (!T_OK(fw_start2(0, 1) == 0, "fakewa with TLS"))
+		return;
+	cfg_test(&cfg);
+	snprintf(cfg.url, sizeof(cfg.url), "wss://127.0.0.1:%d/ws/chat",
+	    fw.ws);
+	/* the system store does not know fakewa's self-signed certificate */
+	cl_open(&cl, NULL, &cfg);
+	T_OK(run_until(&cl, &cl.nwait, 1, 5000), "untrusted TLS refused");
+	T_EQ_INT(conn_last_cause(cl.c), CONN_CAUSE_NETWORK, "cause network");
+	T_EQ_INT(cl.nqr, 0, "no QR");
+	cl_close(&cl);
+	snprintf(cfg.ca_file, sizeof(cfg.ca_file), "%s", fw.tls);
+	cl_open(&cl, NULL, &cfg);
+	T_OK(run_until(&cl, &cl.nqr, 1, 5000), "QR over wss://");
+	T_OK(scan(&cl, "15550005555"), "scan");
+	T_OK(run_until(&cl, &cl.logged_in, 1, 8000), "logged in over wss://");
+	conn_stop(cl.c);
+	run_until_state(&cl, CONN_STOPPED, 3000);
+	cl_close(&cl);
+	fw_stop();
+}
+
+static void
 test_creds_blob(void)
 {
 	struct creds a, b;
@@ -843,15 +886,27 @@ main(int argc, char **argv)
 	T_RUN(test_login_unknown);
 	T_RUN(test_server_down);
 	T_RUN(test_fakewa_restart);
+	T_RUN(test_tls);
 	fw_stop();
 	buf_free(&saved_login);
 	curl_global_cleanup();
 	if (!getenv("KEEP_STATE")) {
 		char path[512];
 
-		snprintf(path, sizeof(path), "%s/state.json", fw.dir);
-		unlink(path);
-		rmdir(fw.dir);
+		static const char *sub[] = { "fakewa", "tls" };
+		static const char *files[] = { "state.json", "tls-cert.pem",
+		    "tls-key.pem" };
+		size_t i, k;
+
+		for (i = 0; i < 2; i++) {
+			for (k = 0; k < 3; k++) {
+				snprintf(path, sizeof(path), "%s/%s/%s", tmpl,
+				    sub[i], files[k]);
+				unlink(path);
+			}
+			snprintf(path, sizeof(path), "%s/%s", tmpl, sub[i]);
+			rmdir(path);
+		}
 		rmdir(tmpl);
 	}
 	return t_done();
