@@ -829,7 +829,7 @@ conn_timeout_ms(struct conn *c)
 		t = 1000;
 	if (c->state == CONN_WAITING && (v = until(c->reconnect_at, now)) < t)
 		t = v;
-	if ((c->state == CONN_CONNECTING) &&
+	if ((c->state == CONN_CONNECTING || c->state == CONN_LOGGING_IN) &&
 	    (v = until(c->hs_deadline, now)) < t)
 		t = v;
 	if (c->state == CONN_LOGGED_IN && !c->ping_out &&
@@ -855,9 +855,10 @@ conn_service(struct conn *c)
 		(void)connect_now(c);
 		return;
 	}
-	if (c->state == CONN_CONNECTING && now >= c->hs_deadline &&
-	    c->drop_cause == CONN_CAUSE_NONE) {
-		log_warnx("handshake timed out");
+	if ((c->state == CONN_CONNECTING || c->state == CONN_LOGGING_IN) &&
+	    now >= c->hs_deadline && c->drop_cause == CONN_CAUSE_NONE) {
+		log_warnx("%s timed out", c->state == CONN_CONNECTING ?
+		    "handshake" : "login");
 		conn_drop(c, CONN_CAUSE_TIMEOUT);
 	}
 	if (c->hs_step == 2 && c->drop_cause == CONN_CAUSE_NONE) {

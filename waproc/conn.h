@@ -78,7 +78,7 @@ struct conn_cfg {
 	char			cert_root_hex[65];	/* TEST ONLY; "" real */
 	char			ca_file[512];	/* TEST ONLY; "" system CAs */
 	struct payload_opts	popts;
-	int			handshake_timeout_ms;	/* 20 s */
+	int			handshake_timeout_ms;	/* 20 s, to <success> */
 	int			iq_timeout_ms;		/* 60 s */
 	int			keepalive_min_ms;	/* 20 s */
 	int			keepalive_max_ms;	/* 30 s */

@@ -501,6 +501,7 @@ login_on_success(struct login *l, const struct binnode *n)
 	struct binnode *iq, *p;
 	struct jid lid;
 	char s[JID_STR_MAX], id[48];
+	const char *name;
 
 	code_clear(l);
 	if (binnode_attr_jid(n, "lid", &lid) == 0 &&
@@ -523,10 +524,11 @@ login_on_success(struct login *l, const struct binnode *n)
 	(void)conn_send_iq(l->conn, iq, 0, NULL, NULL);
 	binnode_free(iq);
 
-	if (cr->push_name[0] != '\0') {
+	name = cr->push_name[0] ? cr->push_name :
+	    conn_cfg(l->conn)->popts.push_name;
+	if (name[0] != '\0') {
 		p = binnode_new("presence");
-		binnode_set_attrs(p, "type", "available", "name",
-		    cr->push_name, NULL);
+		binnode_set_attrs(p, "type", "available", "name", name, NULL);
 		(void)conn_send_node(l->conn, p);
 		binnode_free(p);
 	}

@@ -120,6 +120,7 @@ struct fw {
 	int			 nrefs;		/* refs per pair-device */
 	int			 ping_ms;	/* server ping interval */
 	int			 verbose;
+	int			 stall_next;	/* next connection stalls */
 	uint32_t		 pair_errors;
 	char			 last_error[128];
 	volatile int		 stop;

@@ -836,6 +836,10 @@ fw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			free(c);
 			return -1;
 		}
+		if (fw.stall_next) {
+			fw.stall_next = 0;
+			c->stalled = 1;
+		}
 		c->next = fw.conns;
 		fw.conns = c;
 		*pc = c;
@@ -998,7 +1002,7 @@ int
 fw_fault(const char *jid, const char *kind, char *err, size_t errlen)
 {
 	static const char *kinds[] = { "drop", "515", "401", "440",
-	    "malformed", "badframe", "stall", NULL };
+	    "malformed", "badframe", "stall", "stall_next", NULL };
 	struct fw_device *d = NULL;
 	struct fw_conn *c, *next;
 	int i, n = 0;
@@ -1009,6 +1013,11 @@ fw_fault(const char *jid, const char *kind, char *err, size_t errlen)
 	if (kinds[i] == NULL) {
 		snprintf(err, errlen, "unknown fault kind");
 		return -1;
+	}
+	if (strcmp(kind, "stall_next") == 0) {
+		fw.stall_next = 1;
+		log_info("fault stall_next armed");
+		return 0;
 	}
 	if (jid != NULL && (d = fw_device_find_jid(jid)) == NULL) {
 		snprintf(err, errlen, "no such device");

@@ -229,6 +229,7 @@ struct cl {
 	int		 nqr;
 	int		 paired, pair_errors, logged_in, logged_out;
 	int		 stream_errors, last_stream, nwait;
+	enum conn_cause	 causes[16];	/* of each WAITING */
 	size_t		 prekeys_seen;
 	enum conn_state	 st;
 };
@@ -237,8 +238,13 @@ static void
 cb_state(void *arg, enum conn_state s, enum conn_cause cause)
 {
 	((struct cl *)arg)->st = s;
-	if (s == CONN_WAITING)
-		((struct cl *)arg)->nwait++;
+	if (s == CONN_WAITING) {
+		struct cl *cl = arg;
+
+		if (cl->nwait < 16)
+			cl->causes[cl->nwait] = cause;
+		cl->nwait++;
+	}
 }
 
 static void
@@ -642,6 +648,36 @@ test_fault_badframe(void)
 }
 
 static void
+test_handshake_timeout(void)
+{
+	struct cl cl;
+	struct conn_cfg cfg;
+	char body[256];
+	int w0;
+
+	cfg_test(&cfg);
+	cfg.handshake_timeout_ms = 1000;
+	cl_open(&cl, NULL, &cfg);
+	T_OK(run_until(&cl, &cl.nqr, 1, 5000), "QR");
+	T_OK(scan(&cl, "15550003009"), "scan");
+	T_OK(run_until(&cl, &cl.logged_in, 1, 8000), "logged in");
+	w0 = cl.nwait;
+	T_EQ_INT(post("/fault", "{\"kind\":\"stall_next\"}", NULL, 0), 200,
+	    "arm stall_next");
+	snprintf(body, sizeof(body), "{\"jid\":\"%s\",\"kind\":\"drop\"}",
+	    cl.creds.jid);
+	T_EQ_INT(post("/fault", body, NULL, 0), 200, "drop");
+	T_OK(run_until(&cl, &cl.logged_in, 2, 10000),
+	    "logged in after a silent server");
+	T_OK(cl.nwait >= w0 + 2 && cl.causes[w0] == CONN_CAUSE_NETWORK &&
+	    cl.causes[w0 + 1] == CONN_CAUSE_TIMEOUT,
+	    "drop, then handshake timeout");
+	conn_stop(cl.c);
+	run_until_state(&cl, CONN_STOPPED, 3000);
+	cl_close(&cl);
+}
+
+static void
 test_logout_self(void)
 {
 	struct cl cl;
@@ -881,6 +917,7 @@ main(int argc, char **argv)
 	T_RUN(test_fault_badframe);
 	T_RUN(test_fault_stall);
 	T_RUN(test_logout_self);
+	T_RUN(test_handshake_timeout);
 	T_RUN(test_fault_440);
 	T_RUN(test_fault_401);
 	T_RUN(test_login_unknown);
