@@ -484,6 +484,8 @@ fanout(const Ipc__Event *ev)
 	struct client *c;
 
 	S.n_events++;
+	if (S.clients == NULL)
+		return;		/* nobody listens: no need to render */
 	if (relay_render(ev, &r) == -1) {
 		S.n_bad++;
 		log_warnx("dropped a malformed event");
