@@ -65,6 +65,12 @@ else
 fi
 mkdir -p "$WEB_DIR" || die "cannot create $WEB_DIR"
 WEB_DIR=$(cd "$WEB_DIR" && pwd)
+# as root: the workers (WEB_USER) must be able to enter WEB_DIR
+if [ "$ROOT" = 1 ] && command -v setpriv >/dev/null &&
+    ! setpriv --reuid="$WEB_USER" --regid="$WEB_GROUP" --clear-groups \
+    test -x "$(dirname "$WEB_DIR")" 2>/dev/null; then
+	die "$WEB_USER cannot reach $WEB_DIR (a parent directory is not searchable); choose another WEB_DIR"
+fi
 FCGI_SOCK=$WEB_DIR/fcgi.sock
 STATE=$WEB_DIR/stack.env
 LOGS=$WEB_DIR/logs
