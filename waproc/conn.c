@@ -269,15 +269,16 @@ conn_send_iq(struct conn *c, struct binnode *iq, int timeout_ms,
 	return CONN_OK;
 }
 
-static void
-send_ack(struct conn *c, const struct binnode *n)
+int
+conn_ack(struct conn *c, const struct binnode *n)
 {
 	struct binnode *a;
-	const char *id = binnode_attr(n, "id"), *type;
+	const char *id = binnode_attr(n, "id"), *type, *p;
 	struct jid from;
+	int rc;
 
 	if (id == NULL)
-		return;
+		return CONN_EINVAL;
 	a = binnode_new("ack");
 	binnode_set_attrs(a, "id", id, "class", n->tag, NULL);
 	if (binnode_attr_jid(n, "from", &from) == 0)
@@ -285,8 +286,11 @@ send_ack(struct conn *c, const struct binnode *n)
 	if ((type = binnode_attr(n, "type")) != NULL &&
 	    strcmp(n->tag, "message") != 0)
 		binnode_set_attr(a, "type", type);
-	(void)conn_send_node(c, a);
+	if ((p = binnode_attr(n, "participant")) != NULL)
+		binnode_set_attr(a, "participant", p);
+	rc = conn_send_node(c, a);
 	binnode_free(a);
+	return rc;
 }
 
 /* ----------------------------------------------------- connect / drop */
@@ -599,7 +603,7 @@ dispatch(struct conn *c, const struct binnode *n)
 	if (c->cb.node)
 		c->cb.node(c->cb.arg, n);
 	if (binnode_tag_is(n, "notification"))
-		send_ack(c, n);
+		(void)conn_ack(c, n);
 }
 
 int

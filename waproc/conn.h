@@ -154,6 +154,12 @@ int		 conn_send_node(struct conn *, const struct binnode *);
  */
 int		 conn_send_iq(struct conn *, struct binnode *iq,
 		    int timeout_ms, conn_iq_cb cb, void *arg);
+/*
+ * <ack id class=<tag> to=<from> [type] [participant]/> for a server
+ * stanza (PROTOCOL.md 6.6).  conn acks notifications itself; messages,
+ * receipts and calls are the owner's, after it has stored them.
+ */
+int		 conn_ack(struct conn *, const struct binnode *);
 /* "<u16>.<u16>-<n>": unique per connection. */
 void		 conn_next_id(struct conn *, char *out, size_t len);
 

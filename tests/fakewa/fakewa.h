@@ -50,6 +50,8 @@ struct fw_device {
 	uint32_t		 logins;
 	uint32_t		 pings_in;	/* client pings answered */
 	uint32_t		 pings_answered; /* server pings answered */
+	uint32_t		 acks;		/* <ack> from the client */
+	uint32_t		 receipts;	/* <receipt> from the client */
 };
 
 struct fw_msg {
@@ -157,6 +159,9 @@ int		 fw_logout(const char *jid, char *err, size_t errlen);
  * type="encrypt" <count value=…/>). */
 int		 fw_prekeys_low(const char *jid, uint32_t count, char *err,
 		    size_t errlen);
+/* Deliver a <message> with a dummy <enc> to jid's connection. */
+int		 fw_message(const char *jid, const char *from, const char *id,
+		    char *err, size_t errlen);
 /* Returns connections affected, or -1. */
 int		 fw_fault(const char *jid, const char *kind, char *err,
 		    size_t errlen);

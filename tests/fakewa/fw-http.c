@@ -4,7 +4,7 @@
  *   GET  /devices  GET /connections  GET /root
  *   POST /phone/scan {"qr","phone"}   POST /phone/code {"phone","code"}
  *   POST /phone/logout {"jid"}        POST /fault {"jid"?, "kind"}
- *   POST /prekeys {"jid", "count"}
+ *   POST /prekeys {"jid", "count"}    POST /message {"jid", "from"?, "id"?}
  * Bodies are capped at 64 KiB; every answer is JSON.
  */
 #include <stdio.h>
@@ -88,6 +88,10 @@ devices_json(void)
 		    json_object_new_int64(dev->pings_in));
 		json_object_object_add(d, "server_pings_answered",
 		    json_object_new_int64(dev->pings_answered));
+		json_object_object_add(d, "acks",
+		    json_object_new_int64(dev->acks));
+		json_object_object_add(d, "receipts",
+		    json_object_new_int64(dev->receipts));
 		json_object_object_add(d, "push_name",
 		    json_object_new_string(dev->push_name));
 		json_object_array_add(arr, d);
@@ -193,6 +197,14 @@ handle_post(struct lws *wsi, const char *path, struct buf *body)
 			snprintf(err, sizeof(err), "jid required");
 		else
 			(void)fw_logout(a, err, sizeof(err));
+	} else if (strcmp(path, "/message") == 0) {
+		if ((a = jstr(req, "jid")) == NULL)
+			snprintf(err, sizeof(err), "jid required");
+		else
+			(void)fw_message(a, jstr(req, "from") ?
+			    jstr(req, "from") : "15550009999@s.whatsapp.net",
+			    jstr(req, "id") ? jstr(req, "id") :
+			    "3EB0FAKE0000000001", err, sizeof(err));
 	} else if (strcmp(path, "/prekeys") == 0) {
 		struct json_object *v;
 		int64_t cnt = -1;

@@ -695,6 +695,10 @@ handle_node(struct fw_conn *c, struct binnode *n)
 	}
 	if (binnode_tag_is(n, "iq"))
 		handle_iq(c, n);
+	else if (binnode_tag_is(n, "ack") && c->dev != NULL)
+		c->dev->acks++;
+	else if (binnode_tag_is(n, "receipt") && c->dev != NULL)
+		c->dev->receipts++;
 	else if (binnode_tag_is(n, "presence") && c->dev != NULL &&
 	    (name = binnode_attr(n, "name")) != NULL)
 		snprintf(c->dev->push_name, sizeof(c->dev->push_name), "%s",
@@ -936,6 +940,39 @@ fw_logout(const char *jid, char *err, size_t errlen)
 	log_info("phone logged out %s", d->jid);
 	fw_device_remove(d);
 	fw_state_save();
+	return 0;
+}
+
+int
+fw_message(const char *jid, const char *from, const char *id, char *err,
+    size_t errlen)
+{
+	struct fw_device *d = fw_device_find_jid(jid);
+	struct binnode *n, *enc;
+	struct jid f;
+	uint8_t junk[32];
+	char t[24];
+
+	if (d == NULL || d->conn == NULL) {
+		snprintf(err, errlen, "device not connected");
+		return -1;
+	}
+	if (jid_parse(&f, from) != 0 || id == NULL || *id == '\0' ||
+	    strlen(id) > 64) {
+		snprintf(err, errlen, "bad from or id");
+		return -1;
+	}
+	n = binnode_new("message");
+	binnode_set_attr_jid(n, "from", &f);
+	snprintf(t, sizeof(t), "%lld", (long long)time(NULL));
+	binnode_set_attrs(n, "id", id, "type", "text", "t", t, "notify",
+	    "fakewa", NULL);
+	enc = binnode_add_new(n, "enc");
+	binnode_set_attrs(enc, "v", "2", "type", "msg", NULL);
+	randombytes_buf(junk, sizeof(junk));
+	binnode_set_bytes(enc, junk, sizeof(junk));
+	send_node(d->conn, n);
+	binnode_free(n);
 	return 0;
 }
 

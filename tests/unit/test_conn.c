@@ -231,6 +231,7 @@ struct cl {
 	int		 stream_errors, last_stream, nwait;
 	enum conn_cause	 causes[16];	/* of each WAITING */
 	size_t		 prekeys_seen;
+	int		 messages;	/* <message> given to the node cb */
 	enum conn_state	 st;
 };
 
@@ -292,6 +293,17 @@ cb_prekeys(void *arg, const struct signal_prekey *k, size_t n)
 }
 
 static void
+cb_node(void *arg, const struct binnode *n)
+{
+	struct cl *cl = arg;
+
+	if (binnode_tag_is(n, "message")) {
+		cl->messages++;
+		(void)conn_ack(cl->c, n);	/* "stored": ack it */
+	}
+}
+
+static void
 cfg_test(struct conn_cfg *cfg)
 {
 	conn_cfg_default(cfg);
@@ -335,6 +347,7 @@ cl_open(struct cl *cl, const struct buf *blob, const struct conn_cfg *cfgp)
 	cb.logged_in = cb_in;
 	cb.logged_out = cb_out;
 	cb.stream_error = cb_stream;
+	cb.node = cb_node;
 	cl->c = conn_new(&cfg, &cl->creds, &cb);
 	conn_start(cl->c);
 }
@@ -409,6 +422,7 @@ test_qr_pairing(void)
 	char jid[JID_STR_MAX], body[256];
 	const char *p;
 	int commas = 0;
+	long long acks;
 	uint64_t end;
 
 	cl_open(&cl, NULL, NULL);
@@ -456,6 +470,16 @@ test_qr_pairing(void)
 	T_EQ_INT(device_int(jid, "prekeys"), 53, "refilled with 50");
 	T_EQ_INT(device_int(jid, "uploads"), 2, "second upload");
 	T_EQ_INT(cl.creds.next_prekey_id, 863, "next prekey id advanced");
+	T_OK(device_int(jid, "acks") >= 1, "prekey notification acked");
+	/* an incoming stanza reaches the owner, who acks it */
+	acks = device_int(jid, "acks");
+	snprintf(body, sizeof(body), "{\"jid\":\"%s\"}", jid);
+	T_EQ_INT(post("/message", body, NULL, 0), 200, "POST /message");
+	T_OK(run_until(&cl, &cl.messages, 1, 3000), "node callback");
+	end = conn_now_ms() + 3000;
+	while (conn_now_ms() < end && device_int(jid, "acks") < acks + 1)
+		conn_run(cl.c, 50);
+	T_EQ_INT(device_int(jid, "acks"), acks + 1, "message acked");
 	buf_init(&saved_login, CREDS_BLOB_MAX);
 	buf_append(&saved_login, cl.saved.data, cl.saved.len);
 	conn_stop(cl.c);
