@@ -836,8 +836,11 @@ sio_message(struct client *c, const char *text, size_t len)
 		return 0;
 	case SIO_DISCONNECT:
 		if (strcmp(pk.nsp, "/") == 0) {
+			/* Left the namespace: no events; reconnect or go. */
 			c->authed = 0;
 			c->nrooms = 0;
+			c->connect_deadline = now_ms() + CONNECT_TIMEOUT_MS;
+			client_arm_timer(c);
 		}
 		return 0;
 	case SIO_EVENT:
