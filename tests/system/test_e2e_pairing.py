@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""test_e2e_pairing.py - a device paired end to end through the web server:
+run.sh with DEMO=1 (tests/fakewa plays WhatsApp and the phone), QR login via
+GET /api/app/login (JSON data URL, Accept: image/png, ?format=raw), the
+phone scans it (fakewa control API), the device connects: status, /ws
+events and the signed status webhook; pair code via login-with-code; the
+phone unlinks the device: logged out.  TAP on stdout.
+
+WEB_SERVER (env) picks the web server, nginx by default.  Skips, with the
+reason, while waproc does not offer a QR yet (the route answers 501 or
+"not logged in").
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stack  # noqa: E402
+from stack import Stack, Tap  # noqa: E402
+
+WEB = os.environ.get("WEB_SERVER", "nginx")
+BIN = os.environ.get("BIN_DIR") or stack.BIN
+PHONE = "15551230001"
+PHONE2 = "15551230002"
+t = Tap()
+
+
+def fakewa(st, method, path, body=None):
+    port = int(st.state()["fakewa_url"].rsplit(":", 1)[1])
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, body=json.dumps(body) if body else None,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data)
+        except ValueError:
+            return r.status, data
+    finally:
+        c.close()
+
+
+def info(st, tok, h):
+    r = st.get("/api/devices/info?deviceHash=" + h, token=tok)
+    return ((r.json or {}).get("data") or {})
+
+
+def app_status(st, tok, h):
+    r = st.get("/api/app/status", token=tok, headers={"deviceHash": h})
+    return ((r.json or {}).get("results") or {})
+
+
+def raw_qr(r):
+    """The QR text of a ?format=raw answer (JSON or text/plain)."""
+    j = r.json
+    if isinstance(j, dict):
+        res = j.get("results") if isinstance(j.get("results"), dict) else {}
+        for v in (res.get("qr"), res.get("qr_code"), res.get("qr_string"),
+                  j.get("qr")):
+            if isinstance(v, str) and not v.startswith("data:"):
+                return v
+        return None
+    if isinstance(j, str):
+        return j
+    return r.body.decode("utf-8", "replace").strip()
+
+
+def drain(ws, secs, pred=None):
+    out = []
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            m = ws.recv_json(max(0.1, end - time.time()))
+        except (socket.timeout, OSError, EOFError, ValueError):
+            break
+        if m is None:
+            break
+        out.append(m)
+        if pred and pred(m):
+            break
+    return out
+
+
+def main():
+    if not os.access(os.path.join(BIN, "fakewa"), os.X_OK):
+        t.skip("pairing through the gateway", "fakewa not built")
+        return
+    sink = stack.WebhookSink()
+    secret = "pairing-secret"
+    st = Stack(WEB, env={"DEMO": "1", "FAKEWA_PORT": stack.free_port(),
+                         "FAKEWA_HTTP_PORT": stack.free_port(),
+                         "LOG_LEVEL": "info"})
+    try:
+        st.start()
+        tok = st.admin_token()
+        r = st.post("/api/devices", {"autoStart": True, "name": "e2e",
+                                     "statusWebhookUrl": sink.url,
+                                     "statusWebhookSecret": secret},
+                    token=tok)
+        h = (r.json or {}).get("deviceHash")
+        if not t.ok(r.status == 201 and h, "%s: register with autoStart" % WEB,
+                    repr(r)):
+            return
+        ws = stack.WebSocket(st.host, st.api_port, "/ws?token=" + tok)
+        ws.recv_json(5)
+        ws.send(json.dumps({"type": "join-device", "deviceHash": h}))
+        # the QR: the waproc connects to fakewa and gets refs first
+        r = st.wait(lambda: (lambda x: x if x.status not in (409, 503, 504)
+                             else None)(st.get("/api/app/login", token=tok,
+                                               headers={"deviceHash": h})), 20)
+        r = r or st.get("/api/app/login", token=tok, headers={"deviceHash": h})
+        j = r.json or {}
+        code, conns = fakewa(st, "GET", "/connections")
+        conns = conns.get("connections", []) if isinstance(conns, dict) else []
+        if r.status == 501 or (r.status != 200 and not conns):
+            # genuinely absent: the waproc never even connected to the
+            # (fake) WhatsApp server, so there can be no QR
+            t.skip("%s: QR login through the gateway" % WEB,
+                   "waproc does not connect to WhatsApp yet (login answers "
+                   "%s %s; fakewa saw no connection)" %
+                   (r.status, j.get("message")))
+            return
+        qr_url = (j.get("qrCode") or (j.get("results") or {}).get("qr_code")
+                  or "")
+        t.ok(r.status == 200 and j.get("code") == "SUCCESS" and
+             qr_url.startswith("data:image/png;base64,") and
+             base64.b64decode(qr_url.split(",", 1)[1])[:8] ==
+             b"\x89PNG\r\n\x1a\n" and
+             isinstance((j.get("results") or {}).get("qr_duration"), int),
+             "%s: GET /api/app/login: QR as a PNG data URL + qr_duration" %
+             WEB, repr(r))
+        r = st.get("/api/app/login", token=tok,
+                   headers={"deviceHash": h, "Accept": "image/png"})
+        t.ok(r.status == 200 and r.body[:8] == b"\x89PNG\r\n\x1a\n" and
+             r.header("content-type", "").startswith("image/png"),
+             "%s: Accept: image/png gives the PNG itself" % WEB,
+             lambda: "%s %s %r" % (r.status, r.headers, r.body[:40]))
+        r = st.get("/api/login?format=raw", token=tok,
+                   headers={"deviceHash": h})
+        raw = raw_qr(r)
+        t.ok(r.status == 200 and isinstance(raw, str) and raw.count(",") >= 3,
+             "%s: GET /api/login?format=raw gives the QR string" % WEB,
+             repr(r))
+        msgs = drain(ws, 2, lambda m: "qr" in json.dumps(m))
+        t.ok(any("qr" in json.dumps(m) for m in msgs),
+             "%s: a qr event on /ws" % WEB, lambda: msgs)
+        code, ans = fakewa(st, "POST", "/phone/scan",
+                           {"qr": raw if isinstance(raw, str) else "",
+                            "phone": PHONE})
+        t.ok(code == 200 and isinstance(ans, dict) and
+             str(ans.get("jid", "")).startswith(PHONE),
+             "%s: the phone scans the QR (fakewa)" % WEB, lambda: ans)
+        ok = st.wait(lambda: app_status(st, tok, h).get("is_logged_in"), 30,
+                     0.3)
+        t.ok(ok, "%s: the device is logged in (GET /api/app/status)" % WEB,
+             lambda: "%r\n%s" % (app_status(st, tok, h), st.logs()))
+        d = info(st, tok, h)
+        t.ok(str(d.get("jid") or "").startswith(PHONE) and
+             d.get("status") == "connected",
+             "%s: device info: status connected, jid set" % WEB, lambda: d)
+        msgs += drain(ws, 3, lambda m: m.get("type") == "ready" or
+                      "connected" in json.dumps(m))
+        t.ok(any(m.get("type") == "ready" or '"connected"' in json.dumps(m)
+                 for m in msgs), "%s: ready/connected event on /ws" % WEB,
+             lambda: msgs)
+        hooks = st.wait(lambda: [x for x in sink.snapshot()
+                                 if b'"connected"' in x["body"]], 10)
+        bad = [x for x in hooks or [] if x["headers"].get(
+            "x-webhook-signature") != hmac.new(
+                secret.encode(), x["body"], hashlib.sha256).hexdigest()]
+        t.ok(hooks and not bad, "%s: signed status webhook for connected" %
+             WEB, lambda: [x["body"][:200] for x in sink.snapshot()])
+
+        # the phone unlinks the device
+        code, ans = fakewa(st, "POST", "/phone/logout", {"jid": d.get("jid")})
+        out = st.wait(lambda: info(st, tok, h).get("status") in
+                      ("logged_out", "stopped"), 20, 0.3)
+        t.ok(code == 200 and out, "%s: unlinked by the phone: logged_out" %
+             WEB, lambda: (code, ans, info(st, tok, h)))
+
+        # pair code for a second device
+        r = st.post("/api/devices", {"autoStart": True, "name": "e2e-code"},
+                    token=tok)
+        h2 = (r.json or {}).get("deviceHash")
+        r = st.wait(lambda: (lambda x: x if x.status == 200 else None)(
+            st.get("/api/app/login-with-code?phone=" + PHONE2, token=tok,
+                   headers={"deviceHash": h2})), 20)
+        pc = ((r.json or {}).get("results") or {}).get("pair_code") if r \
+            else None
+        t.ok(isinstance(pc, str) and len(pc) == 9 and pc[4] == "-",
+             "%s: GET /api/app/login-with-code: XXXX-XXXX" % WEB, repr(r))
+        if pc:
+            code, ans = fakewa(st, "POST", "/phone/code",
+                               {"phone": PHONE2, "code": pc})
+            ok = st.wait(lambda: app_status(st, tok, h2).get("is_logged_in"),
+                         30, 0.3)
+            t.ok(code == 200 and ok, "%s: pair code typed on the phone: "
+                 "logged in" % WEB, lambda: (code, ans, st.logs()))
+        ws.close()
+    except stack.StackError as e:
+        t.ok(False, "%s: DEMO stack starts" % WEB, str(e))
+    finally:
+        sink.close()
+        st.stop()
+        if os.environ.get("KEEP_STACK") != "1":
+            st.cleanup()
+
+
+try:
+    main()
+except Exception:
+    import traceback
+    t.ok(False, "e2e pairing raised", traceback.format_exc())
+sys.exit(t.done())
