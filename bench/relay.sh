@@ -42,11 +42,17 @@ PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 export VAR_DIR="$T" RUN_DIR="$T/run" WSRELAY_PORT="$PORT" \
     WSRELAY_QUEUE_MAX="$QUEUE" LOG_LEVEL=warn GATEWAY_CONFIG=
 
+# Pin wsrelay to one CPU and the clients + publisher to another (when there
+# are two), so they do not preempt each other mid fan-out.
+PIN_RELAY=; PIN_LOAD=
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && [ "${PIN:-1}" = 1 ]; then
+	PIN_RELAY="taskset -c 0"; PIN_LOAD="taskset -c 1"
+fi
 mkfifo "$T/go"
-"$T/relay-pub" -r "$RATE" -n "$COUNT" -d 10 -o bench -s "$PAD" \
+$PIN_LOAD "$T/relay-pub" -r "$RATE" -n "$COUNT" -d 10 -o bench -s "$PAD" \
     < "$T/go" > "$T/pub.out" &
 PUB=$!
-build/bin/wsrelay 2> "$T/relay.log" &
+$PIN_RELAY build/bin/wsrelay 2> "$T/relay.log" &
 RELAY=$!
 i=0
 until node -e 'require("net").connect(process.argv[1],"127.0.0.1").on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))' "$PORT"; do
@@ -62,7 +68,7 @@ const s = c.createHmac("sha256", Buffer.from(process.env.SECRET, "hex")).update(
 console.log(h + "." + p + "." + s);')
 
 echo "wsrelay benchmark: $CLIENTS clients, $RATE events/s for $SECS s ($COUNT events, ~$((PAD + 330)) B frames), queue $QUEUE"
-"$T/relay-load" "$PORT" "$TOKEN" "$CLIENTS" "$COUNT" 3> "$T/go"
+$PIN_LOAD "$T/relay-load" "$PORT" "$TOKEN" "$CLIENTS" "$COUNT" 3> "$T/go"
 CPU=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$RELAY/stat")
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$RELAY/status")
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$RELAY/status")
