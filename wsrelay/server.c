@@ -1110,8 +1110,6 @@ client_writable(struct client *c)
 static int
 client_receive(struct client *c, struct lws *wsi, const void *in, size_t len)
 {
-	int rc = 0;
-
 	if (c->closing)
 		return 0;
 	if (lws_frame_is_binary(wsi)) {
@@ -1136,7 +1134,7 @@ client_receive(struct client *c, struct lws *wsi, const void *in, size_t len)
 		client_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "invalid packet");
 	}
 	buf_reset(&c->rx);
-	return rc;
+	return 0;
 }
 
 static int
