@@ -103,7 +103,9 @@ static struct {
 	lws_sorted_usec_list_t	 tick;
 	lws_sorted_usec_list_t	 redrain;
 	volatile sig_atomic_t	 stop;
-	uint64_t		 n_events, n_bad, n_deliver;
+	uint64_t		 n_events, n_bad, n_deliver, n_drops;
+	unsigned int		 ticks;
+	uint64_t		 logged_events;
 } S;
 
 static int64_t
@@ -473,7 +475,8 @@ client_push(struct client *c, struct frame *f)
 {
 	if (f == NULL)
 		return;
-	queue_push(&c->q, f);
+	if (queue_push(&c->q, f))
+		S.n_drops++;
 	S.n_deliver++;
 }
 
@@ -553,6 +556,15 @@ tick_cb(lws_sorted_usec_list_t *sul)
 {
 	drain_bus();
 	pending_expire();
+	/* A line a minute while events flow. */
+	if (++S.ticks % (60 * 10) == 0 && S.n_events != S.logged_events &&
+	    (S.logged_events = S.n_events) != 0)
+		log_info("%zu clients, %llu events (%llu malformed), "
+		    "%llu deliveries, %llu dropped by back-pressure", S.nclients,
+		    (unsigned long long)S.n_events,
+		    (unsigned long long)S.n_bad,
+		    (unsigned long long)S.n_deliver,
+		    (unsigned long long)S.n_drops);
 	lws_sul_schedule(S.ctx, 0, &S.tick, tick_cb, TICK_US);
 }
 
@@ -1274,9 +1286,9 @@ server_run(const struct server_conf *conf)
 		if (lws_service(S.ctx, 0) < 0)
 			break;
 	rc = 0;
-	log_info("stopping: %zu clients, %llu events, %llu deliveries",
-	    S.nclients, (unsigned long long)S.n_events,
-	    (unsigned long long)S.n_deliver);
+	log_info("stopping: %zu clients, %llu events, %llu deliveries, "
+	    "%llu dropped", S.nclients, (unsigned long long)S.n_events,
+	    (unsigned long long)S.n_deliver, (unsigned long long)S.n_drops);
 out:
 	/* zmq sockets first: lws closes the adopted fds after them. */
 	bus_free(S.bus);
