@@ -335,6 +335,20 @@ login_pair_phone(struct login *l, const char *phone,
 }
 
 static void
+code_finish_done(void *arg, const struct binnode *reply, int err)
+{
+	struct login *l = arg;
+	const struct conn_callbacks *cb = conn_callbacks(l->conn);
+
+	if (err == CONN_OK)
+		return;
+	/* the phone could not open our bundle: wrong code typed */
+	log_warnx("pair code refused by the phone (%d)", err);
+	if (cb->pair_error)
+		cb->pair_error(cb->arg, PAIRING_EDECRYPT);
+}
+
+static void
 code_finish(struct login *l, const struct binnode *reg)
 {
 	struct creds *cr = conn_creds(l->conn);
@@ -379,7 +393,7 @@ code_finish(struct login *l, const struct binnode *reg)
 	    cr->identity.pub, 32);
 	binnode_set_bytes(binnode_add_new(r, "link_code_pairing_ref"),
 	    l->code_ref, strlen(l->code_ref));
-	(void)conn_send_iq(l->conn, iq, 0, NULL, NULL);
+	(void)conn_send_iq(l->conn, iq, 0, code_finish_done, l);
 	binnode_free(iq);
 }
 

@@ -538,6 +538,7 @@ test_pair_code(void)
 	T_EQ_INT(st, 200, "wrong code typed (accepted by the phone)");
 	conn_run(cl.c, 1500);
 	T_EQ_INT(cl.paired, 0, "wrong code does not pair");
+	T_EQ_INT(cl.pair_errors, 1, "wrong code reported");
 	/* the server is back to waiting for the right code */
 	snprintf(body, sizeof(body), "{\"phone\":\"15550002222\","
 	    "\"code\":\"%s\"}", code);
