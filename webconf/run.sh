@@ -39,6 +39,12 @@ TOP=$(pwd)
 say() { echo "run.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 
+case "$WEB_SERVER" in
+nginx|lighttpd|apache) ;;
+apache2) WEB_SERVER=apache;;
+*)	die "WEB_SERVER=$WEB_SERVER: use nginx, lighttpd or apache";;
+esac
+
 mkdir -p "$VAR_DIR" && chmod 0700 "$VAR_DIR" || die "cannot create $VAR_DIR"
 VAR_DIR=$(cd "$VAR_DIR" && pwd)
 : "${RUN_DIR:=$VAR_DIR/run}"
@@ -180,12 +186,16 @@ web_cmd() {
 # --- processes --------------------------------------------------------------
 NAMES=""
 # start NAME CMD...: background, output to the terminal or STACK_LOG_DIR.
+# Each program runs in its own process group (setsid): stopping it also
+# reaches whatever it forked (web server and fcgi-app workers), even when
+# the program itself died first.  devmgr's waprocs have their own groups
+# and are devmgr's to stop.
 start() {
 	n=$1; shift
 	if [ -n "$STACK_LOG_DIR" ]; then
-		"$@" >> "$STACK_LOG_DIR/$n.log" 2>&1 &
+		$SETSID "$@" >> "$STACK_LOG_DIR/$n.log" 2>&1 &
 	else
-		"$@" &
+		$SETSID "$@" &
 	fi
 	LAST_PID=$!
 	eval "PID_$n=$LAST_PID"
@@ -308,6 +318,19 @@ start_demo() {
 	export WA_SERVER_URL WA_CERT_ROOT
 }
 
+# sweep_group PID: what a program left behind in its process group (e.g.
+# the workers of a program that was killed): TERM, then KILL after 2 s.
+sweep_group() {
+	[ -n "$SETSID" ] && kill -0 "-$1" 2>/dev/null || return 0
+	kill -TERM "-$1" 2>/dev/null
+	j=0
+	while kill -0 "-$1" 2>/dev/null && [ "$j" -lt 20 ]; do
+		sleep 0.1; j=$((j + 1))
+	done
+	kill -KILL "-$1" 2>/dev/null
+	return 0
+}
+
 STOPPING=0
 stop_all() {
 	[ "$STOPPING" = 1 ] && return
@@ -316,15 +339,20 @@ stop_all() {
 	# front to back: web server, wsrelay, fcgi-app, devmgr (stops waprocs)
 	for n in web wsrelay fcgi devmgr fakewa; do
 		p=$(pid_of "$n")
-		alive "$p" || continue
-		kill -TERM "$p" 2>/dev/null
-		i=0
-		while alive "$p" && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		[ -n "$p" ] || continue
 		if alive "$p"; then
-			say "$n ($p) did not stop in 10 s: SIGKILL"
-			kill -KILL "$p" 2>/dev/null
+			kill -TERM "$p" 2>/dev/null
+			i=0
+			while alive "$p" && [ "$i" -lt 100 ]; do
+				sleep 0.1; i=$((i + 1))
+			done
+			if alive "$p"; then
+				say "$n ($p) did not stop in 10 s: SIGKILL"
+				kill -KILL "$p" 2>/dev/null
+			fi
 		fi
 		wait "$p" 2>/dev/null
+		sweep_group "$p"
 	done
 	rm -f "$FCGI_SOCK" "$STATE"
 }
@@ -340,6 +368,7 @@ restart_dead() {
 		[ -n "$p" ] || continue
 		alive "$p" && continue
 		wait "$p" 2>/dev/null
+		sweep_group "$p"
 		say "restarting $n"
 		case $n in
 		devmgr) start_devmgr;;
@@ -352,6 +381,8 @@ restart_dead() {
 
 # --- go ---------------------------------------------------------------------
 command -v curl >/dev/null || die "curl is needed (make deps)"
+SETSID=
+command -v setsid >/dev/null && SETSID=setsid
 case "$WEB_SERVER" in
 nginx) command -v nginx >/dev/null || die "nginx not installed (make deps)";;
 lighttpd) command -v lighttpd >/dev/null || die "lighttpd not installed (make deps)";;

@@ -41,6 +41,7 @@ def wait_exit(proc, timeout):
 
 def t_unknown_server():
     base = stack.tempfile.mkdtemp(prefix="wagw-runsh-")
+    os.chmod(base, 0o711)
     try:
         rc, out, dt = run_sh({"WEB_SERVER": "iis", "VAR_DIR": base + "/var",
                               "WEB_DIR": base + "/web",
