@@ -677,9 +677,13 @@ conn_new(const struct conn_cfg *cfg, struct creds *creds,
 	c->creds = creds;
 	if (cb != NULL)
 		c->cb = *cb;
-	if (c->cfg.cert_root_hex[0] != '\0' &&
-	    cert_set_root_hex(c->cfg.cert_root_hex) != 0)
-		log_warnx("WA_CERT_ROOT is malformed: keeping WhatsApp's root");
+	/* the root is process-wide (cert.c); one device per process */
+	if (c->cfg.cert_root_hex[0] == '\0')
+		cert_reset_root();
+	else if (cert_set_root_hex(c->cfg.cert_root_hex) != 0) {
+		log_warnx("WA_CERT_ROOT is malformed: using WhatsApp's root");
+		cert_reset_root();
+	}
 	if (c->creds->next_prekey_id == 0)
 		c->creds->next_prekey_id = 1;
 	memset(&wcb, 0, sizeof(wcb));
