@@ -22,6 +22,13 @@
  *     conn_start(c);
  *     loop: n = conn_pollfds(c, pfd, 8); poll(pfd, n, conn_timeout_ms(c));
  *           conn_service(c);
+ * (with ZeroMQ: one zmq_pollitem_t {NULL, pfd.fd, pfd.events} per fd.)
+ * Device lifecycle (DESIGN.md) from the state callback: CONNECTING =
+ * starting/reconnecting, PAIRING = qr (or pairing_code after
+ * conn_pair_phone), LOGGED_IN = connected, WAITING = reconnecting,
+ * LOGGED_OUT = logged_out (delete creds in logged_out), STOPPED = stopped
+ * (cause USER) or failed (REPLACED, FAILURE, QR_TIMEOUT).  A few things
+ * block briefly: the pair-code PBKDF2 (~0.1 s) and name resolution.
  */
 #ifndef WAPROC_CONN_H
 #define WAPROC_CONN_H
