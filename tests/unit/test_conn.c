@@ -846,6 +846,40 @@ test_fakewa_restart(void)
 }
 
 static void
+test_control_api(void)
+{
+	struct json_object *o;
+	char *big;
+	long st;
+
+	T_EQ_INT(post("/phone/scan", "not json", NULL, 0), 400, "not JSON");
+	T_EQ_INT(post("/phone/scan", "[1,2]", NULL, 0), 400, "not an object");
+	T_EQ_INT(post("/phone/scan", "{\"qr\":\"a,b,c,d,e\",\"phone\":"
+	    "\"15550001111\"}", NULL, 0), 400, "QR keys not base64");
+	T_EQ_INT(post("/phone/scan", "{\"qr\":\"x\",\"phone\":\"12\"}",
+	    NULL, 0), 400, "bad phone");
+	T_EQ_INT(post("/phone/code", "{\"phone\":\"15550001111\","
+	    "\"code\":\"0000-0000\"}", NULL, 0), 400, "bad code");
+	T_EQ_INT(post("/phone/logout", "{\"jid\":\"1@s.whatsapp.net\"}",
+	    NULL, 0), 400, "unknown device");
+	T_EQ_INT(post("/fault", "{\"kind\":\"explode\"}", NULL, 0), 400,
+	    "unknown fault");
+	T_EQ_INT(post("/nope", "{}", NULL, 0), 404, "unknown route");
+	big = malloc(70000);
+	memset(big, ' ', 69999);
+	big[0] = '{';
+	big[69998] = '}';
+	big[69999] = '\0';
+	st = post("/fault", big, NULL, 0);
+	T_OK(st == 413 || st == -1, "body cap (%ld)", st);
+	free(big);
+	st = http("GET", "/connections", NULL, &o);
+	T_EQ_INT(st, 200, "fakewa still answers");
+	if (o)
+		json_object_put(o);
+}
+
+static void
 test_tls(void)
 {
 	struct cl cl;
@@ -947,6 +981,7 @@ main(int argc, char **argv)
 	T_RUN(test_fault_401);
 	T_RUN(test_login_unknown);
 	T_RUN(test_server_down);
+	T_RUN(test_control_api);
 	T_RUN(test_fakewa_restart);
 	T_RUN(test_tls);
 	fw_stop();
