@@ -13,6 +13,7 @@
 
 #include "wamsg.pb-c.h"
 
+#include "buf.h"
 #include "msg-node.h"
 #include "signal-session.h"
 #include "xmalloc.h"
@@ -109,28 +110,119 @@ msg_node_device_role(const struct jid *dev, const struct jid *own_pn,
 	return MSG_NODE_PEER;
 }
 
+/* Protobuf wire helpers for the DSM wrapper, which must carry the
+ * original Message bytes verbatim (re-serializing a decoded message would
+ * not be byte-exact: protobuf-c strings stop at a NUL). */
+static int
+pb_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+	int shift;
+
+	*v = 0;
+	for (shift = 0; shift < 64; shift += 7) {
+		if (*off >= len)
+			return -1;
+		*v |= (uint64_t)(p[*off] & 0x7f) << shift;
+		if ((p[(*off)++] & 0x80) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static void
+pb_put_varint(struct buf *b, uint64_t v)
+{
+	while (v >= 0x80) {
+		buf_putc(b, (uint8_t)(v | 0x80));
+		v >>= 7;
+	}
+	buf_putc(b, (uint8_t)v);
+}
+
+static void
+pb_put_bytes(struct buf *b, uint32_t field, const void *p, size_t len)
+{
+	pb_put_varint(b, (uint64_t)field << 3 | 2);
+	pb_put_varint(b, len);
+	buf_append(b, p, len);
+}
+
+/* Last top-level length-delimited field `field` of a message; -1 if the
+ * message is malformed at the top level. */
+static int
+pb_find(const uint8_t *p, size_t len, uint32_t field, const uint8_t **val,
+    size_t *vlen)
+{
+	size_t off = 0;
+	uint64_t key, v;
+
+	*val = NULL;
+	*vlen = 0;
+	while (off < len) {
+		if (pb_varint(p, len, &off, &key) != 0 || (key >> 3) == 0)
+			return -1;
+		switch (key & 7) {
+		case 0:
+			if (pb_varint(p, len, &off, &v) != 0)
+				return -1;
+			break;
+		case 1:
+			if (len - off < 8)
+				return -1;
+			off += 8;
+			break;
+		case 5:
+			if (len - off < 4)
+				return -1;
+			off += 4;
+			break;
+		case 2:
+			if (pb_varint(p, len, &off, &v) != 0 || v > len - off)
+				return -1;
+			if ((key >> 3) == field) {
+				*val = p + off;
+				*vlen = (size_t)v;
+			}
+			off += (size_t)v;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 msg_node_dsm_wrap(const uint8_t *msg, size_t len, const char *dest,
     uint8_t **out, size_t *outlen)
 {
-	Wamsg__Message *orig, wrap;
-	Wamsg__DeviceSentMessage dsm;
+	Wamsg__Message *orig;
+	const uint8_t *mci;
+	size_t mcilen;
+	struct buf inner, b;
 
 	*out = NULL;
 	*outlen = 0;
-	if (dest == NULL || (orig = wamsg__message__unpack(NULL, len, msg)) ==
-	    NULL)
+	if (dest == NULL || msg == NULL ||
+	    pb_find(msg, len, 35, &mci, &mcilen) != 0)
 		return MSG_NODE_EINVAL;
-	wamsg__message__init(&wrap);
-	wamsg__device_sent_message__init(&dsm);
-	dsm.destinationjid = (char *)(uintptr_t)dest;
-	dsm.message = orig;
-	wrap.devicesentmessage = &dsm;
-	wrap.messagecontextinfo = orig->messagecontextinfo;
-	*outlen = wamsg__message__get_packed_size(&wrap);
-	*out = xmalloc(*outlen ? *outlen : 1);
-	wamsg__message__pack(&wrap, *out);
+	if ((orig = wamsg__message__unpack(NULL, len, msg)) == NULL)
+		return MSG_NODE_EINVAL;
 	wamsg__message__free_unpacked(orig, NULL);
+	buf_init(&inner, len + strlen(dest) + 32);
+	buf_init(&b, len + strlen(dest) + mcilen + 64);
+	/* DeviceSentMessage{destinationJID = 1, message = 2} */
+	pb_put_bytes(&inner, 1, dest, strlen(dest));
+	pb_put_bytes(&inner, 2, msg, len);
+	/* Message{deviceSentMessage = 31, messageContextInfo = 35} */
+	pb_put_bytes(&b, 31, inner.data, inner.len);
+	if (mci != NULL)
+		pb_put_bytes(&b, 35, mci, mcilen);
+	buf_free(&inner);
+	*out = xmalloc(b.len);
+	memcpy(*out, b.data, b.len);
+	*outlen = b.len;
+	buf_free(&b);
 	return 0;
 }
 

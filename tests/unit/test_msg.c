@@ -820,8 +820,16 @@ test_dsm_and_skdm(void)
 	T_OK(d != NULL && d->messagecontextinfo != NULL &&
 	    bin_is(d->messagecontextinfo->messagesecret, 1, 7, 32),
 	    "messageContextInfo copied to the wrapper");
+	T_OK(memmem(out, outlen, buf, len) != NULL,
+	    "original bytes carried verbatim");
 	if (d)
 		wamsg__message__free_unpacked(d, NULL);
+	free(out);
+	/* a string with a NUL survives (re-serializing would cut it) */
+	T_OK(msg_node_dsm_wrap((const uint8_t *)"\x0a\x03h\x00i", 5,
+	    "x@s.whatsapp.net", &out, &outlen) == 0 &&
+	    memmem(out, outlen, "\x0a\x03h\x00i", 5) != NULL,
+	    "embedded NUL kept");
 	free(out);
 	T_OK(msg_node_dsm_wrap((const uint8_t *)"\xff\xff", 2, "x@s.whatsapp.net",
 	    &out, &outlen) == MSG_NODE_EINVAL && out == NULL,
