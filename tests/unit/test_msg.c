@@ -1668,6 +1668,166 @@ test_webhook_signature(void)
 	T_EQ_INT(hook_signature("k", "{}", 2, out, 20), -1, "short buffer");
 }
 
+/* ------------------------------------------------------------ oracle */
+
+/*
+ * With MSG_ORACLE_DIR set, write what our code produces for fixed inputs
+ * into that folder, for tests/oracle/baileys_msg.mjs to decode with
+ * Baileys' own WAProto and binary decoder (tests/system/test_msg_oracle.
+ * mjs runs both).  <name>.bin = Message bytes, <name>.node = an encoded
+ * stanza (flag byte + node).  The inputs here and the expectations there
+ * must agree.
+ */
+static void
+oracle_write(const char *dir, const char *name, const char *ext,
+    const void *p, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s.%s", dir, name, ext);
+	f = fopen(path, "wb");
+	T_OK(f != NULL && fwrite(p, 1, len, f) == len && fclose(f) == 0,
+	    "oracle: wrote %s.%s", name, ext);
+}
+
+static void
+oracle_msg(const char *dir, const char *name, const char *route,
+    const char *body, const struct msg_send_ctx *ctx)
+{
+	struct msg_send_req req;
+	struct msg_send_out out;
+	Wamsg__Message *m = build(route, body, ctx, &req, &out);
+
+	if (m != NULL)
+		oracle_write(dir, name, "bin", out.msg, out.msglen);
+	else
+		T_OK(0, "oracle: build %s", name);
+	if (m)
+		wamsg__message__free_unpacked(m, NULL);
+	msg_send_out_free(&out);
+	msg_send_req_free(&req);
+}
+
+static void
+oracle_node(const char *dir, const char *name, struct binnode *n)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	T_OK(n != NULL && binnode_encode(n, &b) == 0, "oracle: encode %s",
+	    name);
+	if (n != NULL)
+		oracle_write(dir, name, "node", b.data, b.len);
+	buf_free(&b);
+	binnode_free(n);
+}
+
+static void
+test_oracle_dump(void)
+{
+	const char *dir = getenv("MSG_ORACLE_DIR");
+	struct msg_send_ctx ctx;
+	struct msg_media md = media_fixture();
+	struct msg_quoted q = { "6281111@s.whatsapp.net", "original text" };
+	struct msg_node_enc e[2];
+	struct msg_node_send s;
+	struct jid to = J("5599@s.whatsapp.net");
+	struct jid g = J("120363012345678901@g.us");
+	uint8_t secret[32], *w;
+	size_t wl;
+	struct binnode *in;
+
+	if (dir == NULL)
+		return;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.now_ms = NOW_MS;
+	ctx.quoted = &q;
+	ctx.default_expiration = 604800;
+	oracle_msg(dir, "text", "/send/message", "{\"phone\":\"+6281234\","
+	    "\"message\":\"hi @6285555\",\"reply_message_id\":\"3EB0QUOTED\","
+	    "\"is_forwarded\":true}", &ctx);
+	ctx.quoted = NULL;
+	ctx.media = &md;
+	oracle_msg(dir, "image", "/send/image", "{\"phone\":\"6281234\","
+	    "\"caption\":\"cap\",\"view_once\":true,\"duration\":86400}", &ctx);
+	md.mimetype = "video/mp4";
+	oracle_msg(dir, "video", "/send/video", "{\"phone\":\"6281234\","
+	    "\"caption\":\"vid\"}", &ctx);
+	md.mimetype = "audio/ogg; codecs=opus";
+	md.ptt = 1;
+	oracle_msg(dir, "audio", "/send/audio", "{\"phone\":\"6281234\"}", &ctx);
+	md.ptt = 0;
+	md.mimetype = "application/pdf";
+	oracle_msg(dir, "file", "/send/file", "{\"phone\":\"6281234\","
+	    "\"caption\":\"doc\"}", &ctx);
+	md.mimetype = NULL;
+	oracle_msg(dir, "sticker", "/send/sticker", "{\"phone\":\"6281234\"}",
+	    &ctx);
+	ctx.media = NULL;
+	oracle_msg(dir, "contact", "/send/contact", "{\"phone\":\"6281234\","
+	    "\"contact_name\":\"Ann\",\"contact_phone\":\"6281122\"}", &ctx);
+	oracle_msg(dir, "location", "/send/location", "{\"phone\":\"6281234\","
+	    "\"latitude\":\"-6.2\",\"longitude\":\"106.816666\",\"name\":"
+	    "\"Monas\"}", &ctx);
+	ctx.link_title = "Example";
+	oracle_msg(dir, "link", "/send/link", "{\"phone\":\"6281234\","
+	    "\"link\":\"https://example.com/\",\"caption\":\"look\"}", &ctx);
+	memset(secret, 0x5a, sizeof(secret));
+	ctx.message_secret = secret;
+	oracle_msg(dir, "poll", "/send/poll", "{\"phone\":"
+	    "\"120363012345678901@g.us\",\"question\":\"Lunch?\",\"options\":"
+	    "[\"rice\",\"noodles\"],\"max_answer\":1}", &ctx);
+	oracle_msg(dir, "reaction", "/message/3EB0AAAA/reaction",
+	    "{\"phone\":\"6281234\",\"emoji\":\"\\ud83d\\udc4d\"}", &ctx);
+	oracle_msg(dir, "revoke", "/message/3EB0AAAA/revoke",
+	    "{\"phone\":\"6281234\"}", &ctx);
+	oracle_msg(dir, "edit", "/message/3EB0AAAA/update",
+	    "{\"phone\":\"6281234\",\"message\":\"fixed\"}", &ctx);
+	T_OK(msg_node_dsm_wrap((const uint8_t *)"\x0a\x05hello", 7,
+	    "5599@s.whatsapp.net", &w, &wl) == 0, "oracle: dsm");
+	oracle_write(dir, "dsm", "bin", w, wl);
+	free(w);
+
+	memset(&s, 0, sizeof(s));
+	memset(e, 0, sizeof(e));
+	e[0].jid = J("5599@s.whatsapp.net");
+	e[0].ct = (const uint8_t *)"\x33" "ct0";
+	e[0].ctlen = 4;
+	e[0].type = SIGNAL_MSG_TYPE_MSG;
+	e[1].jid = J("5599:4@s.whatsapp.net");
+	e[1].ct = (const uint8_t *)"\x33" "ct1";
+	e[1].ctlen = 4;
+	e[1].type = SIGNAL_MSG_TYPE_PKMSG;
+	s.id = "3EB0ABCDEF0123456789AB";
+	s.to = &to;
+	s.type = "media";
+	s.mediatype = "image";
+	s.encs = e;
+	s.nencs = 2;
+	s.device_identity = (const uint8_t *)"ADV";
+	s.device_identity_len = 3;
+	in = NULL;
+	msg_node_build_send(&s, &in);
+	oracle_node(dir, "stanza-1to1", in);
+	s.to = &g;
+	s.type = "text";
+	s.mediatype = NULL;
+	s.skmsg = (const uint8_t *)"\x33sk";
+	s.skmsglen = 3;
+	s.addressing_mode = "lid";
+	in = NULL;
+	msg_node_build_send(&s, &in);
+	oracle_node(dir, "stanza-group", in);
+
+	in = in_msg("120363012345678901@g.us", "5577:1@s.whatsapp.net", NULL);
+	oracle_node(dir, "receipt", msg_node_receipt(in, NULL));
+	oracle_node(dir, "retry", msg_node_retry_receipt(in, 1, 0x01020304,
+	    NULL));
+	oracle_node(dir, "ack", msg_node_ack(in, 0));
+	binnode_free(in);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1694,5 +1854,6 @@ main(int argc, char **argv)
 	T_RUN(test_webhook_payloads);
 	T_RUN(test_webhook_receipt_and_group);
 	T_RUN(test_webhook_signature);
+	T_RUN(test_oracle_dump);
 	return t_done();
 }
