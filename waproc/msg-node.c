@@ -432,6 +432,13 @@ copy_str(char *dst, size_t dstsz, const char *src)
 	return 0;
 }
 
+/* Copy an informational attribute, cut to the buffer. */
+static void
+copy_cut(char *dst, size_t dstsz, const char *src)
+{
+	snprintf(dst, dstsz, "%s", src ? src : "");
+}
+
 /* Copy a push name, cutting an overlong one on a UTF-8 boundary. */
 static void
 copy_notify(char *dst, size_t dstsz, const char *src)
@@ -486,13 +493,11 @@ msg_node_parse(const struct binnode *n, const struct jid *own_pn,
 		return MSG_NODE_EINVAL;
 	if (attr_jid(n, "from", &m->from) != 0)
 		return MSG_NODE_EINVAL;
-	if (copy_str(m->type, sizeof(m->type), binnode_attr(n, "type")) != 0 ||
-	    copy_str(m->category, sizeof(m->category),
-	    binnode_attr(n, "category")) != 0 ||
-	    copy_str(m->edit, sizeof(m->edit), binnode_attr(n, "edit")) != 0 ||
-	    copy_str(m->addressing_mode, sizeof(m->addressing_mode),
-	    binnode_attr(n, "addressing_mode")) != 0)
-		return MSG_NODE_EINVAL;
+	copy_cut(m->type, sizeof(m->type), binnode_attr(n, "type"));
+	copy_cut(m->category, sizeof(m->category), binnode_attr(n, "category"));
+	copy_cut(m->edit, sizeof(m->edit), binnode_attr(n, "edit"));
+	copy_cut(m->addressing_mode, sizeof(m->addressing_mode),
+	    binnode_attr(n, "addressing_mode"));
 	copy_notify(m->notify, sizeof(m->notify), binnode_attr(n, "notify"));
 	if (binnode_attr(n, "t") != NULL) {
 		if (binnode_attr_u64(n, "t", &u) != 0)
@@ -534,6 +539,16 @@ msg_node_parse(const struct binnode *n, const struct jid *own_pn,
 	} else {
 		if (m->from.user[0] == '\0')
 			return MSG_NODE_EINVAL;
+		/* business-hosted devices talk as their PN / LID user */
+		if (jid_server_is(&m->from, JID_SERVER_HOSTED) ||
+		    jid_server_is(&m->from, JID_SERVER_HOSTED_LID)) {
+			struct jid h = m->from;
+
+			if (jid_set(&m->from, h.user, jid_server_is(&h,
+			    JID_SERVER_HOSTED) ? JID_SERVER_PN : JID_SERVER_LID,
+			    h.device) != 0)
+				return MSG_NODE_EINVAL;
+		}
 		m->sender = m->from;
 		if (same_user(&m->from, own_pn) ||
 		    same_user(&m->from, own_lid)) {
@@ -567,8 +582,8 @@ msg_node_parse(const struct binnode *n, const struct jid *own_pn,
 		if (m->nenc == MSG_NODE_MAX_ENC)
 			return MSG_NODE_ELIMIT;
 		e = &m->enc[m->nenc];
-		if (copy_str(e->type, sizeof(e->type),
-		    binnode_attr(c, "type")) != 0 || e->type[0] == '\0')
+		copy_cut(e->type, sizeof(e->type), binnode_attr(c, "type"));
+		if (e->type[0] == '\0')
 			return MSG_NODE_EINVAL;
 		v = binnode_attr(c, "v");
 		if (v == NULL || strcmp(v, "2") == 0)
@@ -585,9 +600,8 @@ msg_node_parse(const struct binnode *n, const struct jid *own_pn,
 			if (e->count > m->retry_count)
 				m->retry_count = e->count;
 		}
-		if (copy_str(e->mediatype, sizeof(e->mediatype),
-		    binnode_attr(c, "mediatype")) != 0)
-			return MSG_NODE_EINVAL;
+		copy_cut(e->mediatype, sizeof(e->mediatype),
+		    binnode_attr(c, "mediatype"));
 		v = binnode_attr(c, "decrypt-fail");
 		e->hide_fail = v != NULL && strcmp(v, "hide") == 0;
 		if (c->type != BINNODE_BYTES || c->len == 0)
@@ -618,8 +632,7 @@ msg_node_parse_receipt(const struct binnode *n, struct msg_receipt_in *r)
 	    copy_str(r->ids[0], sizeof(r->ids[0]), v) != 0)
 		return MSG_NODE_EINVAL;
 	r->nids = 1;
-	if (copy_str(r->type, sizeof(r->type), binnode_attr(n, "type")) != 0)
-		return MSG_NODE_EINVAL;
+	copy_cut(r->type, sizeof(r->type), binnode_attr(n, "type"));
 	if (binnode_attr(n, "t") != NULL) {
 		if (binnode_attr_u64(n, "t", &u) != 0)
 			return MSG_NODE_EINVAL;

@@ -113,7 +113,7 @@ int	msg_node_build_send(const struct msg_node_send *, struct binnode **out);
 /* ------------------------------------------------------------ receiving */
 
 struct msg_in_enc {
-	char		 type[8];	/* pkmsg, msg, skmsg, msmsg */
+	char		 type[16];	/* pkmsg, msg, skmsg, msmsg */
 	int		 v;		/* 2 or 3 */
 	uint32_t	 count;		/* retry count, 0 = none */
 	char		 mediatype[24];
@@ -124,9 +124,10 @@ struct msg_in_enc {
 
 struct msg_in {
 	char		 id[MSGID_MAX];
-	char		 type[16];		/* text, media, reaction, ... */
+	/* Informational attributes are cut to their buffer, never fatal. */
+	char		 type[32];		/* text, media, reaction, ... */
 	char		 category[16];		/* "peer" or "" */
-	char		 edit[4];
+	char		 edit[8];
 	char		 addressing_mode[8];
 	char		 notify[MSG_NODE_NOTIFY_MAX];	/* push name, "" */
 	uint64_t	 t;

@@ -1132,6 +1132,14 @@ test_parse_incoming(void)
 	    "from our LID device");
 	binnode_free(n);
 
+	n = in_msg("5566:99@hosted", NULL, NULL);
+	binnode_set_attr(n, "type", "a-type-from-the-future-longer-than-32");
+	T_OK(msg_node_parse(n, &own_pn, &own_lid, &m) == 0, "hosted parses");
+	jid_format(&m.chat, s, sizeof(s));
+	T_EQ_STR(s, "5566@s.whatsapp.net", "hosted device -> PN chat");
+	T_EQ_INT(strlen(m.type), 31, "unknown long type cut, not fatal");
+	binnode_free(n);
+
 	/* malformed */
 	n = in_msg("120363012345678901@g.us", NULL, NULL);
 	T_EQ_INT(msg_node_parse(n, &own_pn, &own_lid, &m), MSG_NODE_EINVAL,
