@@ -741,7 +741,7 @@ msg_send_parse(enum msg_send_kind kind, struct json_object *body,
 		if (jget(body, "latitude") != NULL &&
 		    json_object_is_type(jget(body, "latitude"),
 		    json_type_double))
-			xasprintf(&lat, "%.17g", json_object_get_double(
+			xasprintf(&lat, "%.15f", json_object_get_double(
 			    jget(body, "latitude")));
 		else {
 			lat = jstr(body, "latitude", &bad);
@@ -752,7 +752,7 @@ msg_send_parse(enum msg_send_kind kind, struct json_object *body,
 		if (jget(body, "longitude") != NULL &&
 		    json_object_is_type(jget(body, "longitude"),
 		    json_type_double))
-			xasprintf(&lon, "%.17g", json_object_get_double(
+			xasprintf(&lon, "%.15f", json_object_get_double(
 			    jget(body, "longitude")));
 		else {
 			lon = jstr(body, "longitude", &bad);

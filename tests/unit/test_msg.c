@@ -241,6 +241,10 @@ test_validation_errors(void)
 	    "\"longitude\":\"x\"}", "VALIDATION_ERROR", "latitude: must be a "
 	    "valid latitude; longitude: must be a valid longitude."),
 	    "location ranges");
+	T_OK(verr("/send/location", "{\"phone\":\"62812\",\"latitude\":1e300,"
+	    "\"longitude\":-180.5}", "VALIDATION_ERROR", "latitude: must be a "
+	    "valid latitude; longitude: must be a valid longitude."),
+	    "location ranges (JSON numbers)");
 	T_OK(verr("/send/location", "{\"phone\":\"62812\"}", "VALIDATION_ERROR",
 	    "latitude: cannot be blank; longitude: cannot be blank."),
 	    "location blanks");
