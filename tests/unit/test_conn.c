@@ -944,6 +944,44 @@ test_creds_blob(void)
 	buf_free(&blob);
 }
 
+/*
+ * Driver for tests/system/test_baileys_peer.mjs: connect to an external
+ * server (WA_EXT_URL, test root WA_EXT_ROOT), print each QR as "# qr …",
+ * and report login and the first prekey upload.
+ */
+static int
+external(void)
+{
+	struct cl cl;
+	struct conn_cfg cfg;
+	uint64_t end;
+
+	cfg_test(&cfg);
+	snprintf(cfg.url, sizeof(cfg.url), "%s", getenv("WA_EXT_URL"));
+	snprintf(cfg.cert_root_hex, sizeof(cfg.cert_root_hex), "%s",
+	    getenv("WA_EXT_ROOT") ? getenv("WA_EXT_ROOT") : "");
+	cfg.keepalive_min_ms = 20000;
+	cfg.keepalive_max_ms = 30000;
+	t_cur = "external";
+	cl_open(&cl, NULL, &cfg);
+	if (T_OK(run_until(&cl, &cl.nqr, 1, 10000), "QR")) {
+		printf("# qr %s\n", cl.qr);
+		fflush(stdout);
+	}
+	T_OK(run_until(&cl, &cl.logged_in, 1, 20000), "logged in");
+	T_EQ_INT(cl.paired, 1, "paired");
+	T_EQ_INT(cl.last_stream, 515, "515 restart");
+	end = conn_now_ms() + 10000;
+	while (conn_now_ms() < end && !cl.creds.prekeys_uploaded)
+		conn_run(cl.c, 50);
+	T_OK(cl.creds.prekeys_uploaded, "prekeys uploaded");
+	printf("# jid %s\n", cl.creds.jid);
+	conn_stop(cl.c);
+	run_until_state(&cl, CONN_STOPPED, 2000);
+	cl_close(&cl);
+	return t_done();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -955,6 +993,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		return 1;
+	if (getenv("WA_EXT_URL") != NULL)
+		return external();
 	T_RUN(test_creds_blob);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (mkdtemp(tmpl) == NULL)
