@@ -6,7 +6,8 @@
 // checks: Noise XX initiator + certificate chain, registration payload,
 // pair-device -> QR -> pair-success (ADV HMAC + account signature made
 // here) -> the client's device signature (verified here) -> 515 -> login
-// payload -> <success> -> 812 prekeys.  Loopback only.
+// payload -> <success> -> 812 prekeys; pair-device arrives zlib-compressed.
+// Loopback only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { createHash, createHmac, createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -73,8 +75,10 @@ function makeServer(B, wss, rootKey, ev) {
   wss.on('connection', (ws) => {
     let buf = Buffer.alloc(0), intro = false, step = 0, hs = new Responder(), e = null;
     let rkey, wkey, rn = 0, wn = 0, reg = null, pairId = null;
-    const sendNode = async (node) => {
-      const p = Buffer.from(B.encodeBinaryNode(node));
+    // compress: the server may deflate any stanza (flag 0x02, PROTOCOL.md 1.5)
+    const sendNode = async (node, compress) => {
+      let p = Buffer.from(B.encodeBinaryNode(node));
+      if (compress) p = Buffer.concat([Buffer.from([2]), deflateSync(p.subarray(1))]);
       ws.send(frame(gcmSeal(wkey, wn++, Buffer.alloc(0), p)));
     };
     const result = (id, content) => sendNode({ tag: 'iq', attrs: { from: 's.whatsapp.net', type: 'result', id }, content });
@@ -162,7 +166,7 @@ function makeServer(B, wss, rootKey, ev) {
               ev.regSpkOk = Curve.verify(reg.identity, Buffer.concat([Buffer.from([5]), d.eSkeyVal]), d.eSkeySig);
               ev.regPassive = cp.passive;
               await sendNode({ tag: 'iq', attrs: { from: 's.whatsapp.net', type: 'set', id: 'pd-1', xmlns: 'md' }, content: [
-                { tag: 'pair-device', attrs: {}, content: [{ tag: 'ref', attrs: {}, content: Buffer.from('2@peer-ref-1') }] }] });
+                { tag: 'pair-device', attrs: {}, content: [{ tag: 'ref', attrs: {}, content: Buffer.from('2@peer-ref-1') }] }] }, true);
             } else {
               ev.login = { username: String(cp.username), device: cp.device, passive: cp.passive, noiseOk: paired && cs.equals(paired.noise) };
               await sendNode({ tag: 'success', attrs: { t: String(now), lid: `96666:${DEV}@lid` } });
