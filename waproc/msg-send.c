@@ -1156,9 +1156,12 @@ msg_send_build(const struct msg_send_req *r, const struct msg_send_ctx *c,
 	if ((int)r->kind < 0 || r->kind >= MSG_SEND_NKINDS)
 		return seterr(err, MSG_SEND_ERR_VALIDATION, "unknown kind");
 	if (kinds[r->kind].media && (md == NULL || md->url == NULL ||
-	    md->direct_path == NULL))
-		return seterr(err, "UPLOAD_MEDIA_ERROR",
-		    "media upload result missing");
+	    md->direct_path == NULL)) {
+		seterr(err, "UPLOAD_MEDIA_ERROR", "media upload result missing");
+		if (err != NULL)
+			err->http_status = 500;
+		return MSG_SEND_EINVAL;
+	}
 	wamsg__message__init(&m);
 	wamsg__message__init(&quoted);
 	wamsg__message__init(&edited);

@@ -483,7 +483,8 @@ test_send_media(void)
 		ctx.media = NULL;
 		T_OK(msg_send_build(&req, &ctx, &out, &err) ==
 		    MSG_SEND_EINVAL && strcmp(err.code,
-		    "UPLOAD_MEDIA_ERROR") == 0, "no media: error");
+		    "UPLOAD_MEDIA_ERROR") == 0 && err.http_status == 500,
+		    "no media: UPLOAD_MEDIA_ERROR 500");
 		msg_send_req_free(&req);
 		f.content_type = "image/gif";
 		T_OK(msg_send_parse(MSG_SEND_IMAGE, o, NULL, &f, &req,
