@@ -24,6 +24,9 @@
 #                     (default: this terminal)
 #   WEB_ACCESS_LOG    0 turns the web server's access log off
 #   BIN_DIR           programs (default build/bin)
+#   STACK_PROGRAMS    which to start (default "devmgr fcgi wsrelay web");
+#                     e.g. "web" alone puts the web server in front of a
+#                     wsrelay/fcgi-app started elsewhere (tests)
 # It never edits anything outside $VAR_DIR and $WEB_DIR.
 set -u
 umask 077
@@ -395,11 +398,13 @@ prepare_web_dir
 write_configs
 write_state
 
+: "${STACK_PROGRAMS:=devmgr fcgi wsrelay web}"
+wanted() { case " $STACK_PROGRAMS " in *" $1 "*) return 0;; esac; return 1; }
 start_demo || { stop_all; exit 1; }
-start_devmgr || { stop_all; exit 1; }
-start_fcgi || { stop_all; exit 1; }
-start_wsrelay || { stop_all; exit 1; }
-start_web || { stop_all; exit 1; }
+if wanted devmgr; then start_devmgr || { stop_all; exit 1; }; fi
+if wanted fcgi; then start_fcgi || { stop_all; exit 1; }; fi
+if wanted wsrelay; then start_wsrelay || { stop_all; exit 1; }; fi
+if wanted web; then start_web || { stop_all; exit 1; }; fi
 READY=1
 write_state
 

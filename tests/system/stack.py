@@ -249,6 +249,9 @@ class Stack:
             raise StackError("stack not ready in %d s\n%s" %
                              (timeout, self.logs()))
         # the API answers (devmgr may still be creating the admin)
+        progs = str(self.extra_env.get("STACK_PROGRAMS", "fcgi")).split()
+        if "fcgi" not in progs:
+            return self
         while time.time() - t0 < timeout:
             try:
                 r = self.get("/api/health", timeout=3)
@@ -742,6 +745,7 @@ def main(argv):
             st.start()
         except StackError as e:
             st.stop()
+            st.cleanup()
             print(str(e), file=sys.stderr)
             return 1
         print(json.dumps(st.info(), indent=1))
