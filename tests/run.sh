@@ -10,7 +10,7 @@ if [ "$1" = "--unit-only" ]; then UNIT_ONLY=1; shift; fi
 FILTER="$*"
 OUT=build/test-logs
 mkdir -p "$OUT"
-passed=0; failed=0; broken=""
+passed=0; failed=0; skipped=0; broken=""
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 selected() {
@@ -27,8 +27,11 @@ run_one() {
 	echo "== $name"
 	"$@" > "$log" 2>&1
 	rc=$?
-	p=$(grep -cE '^ok( |$)' "$log")
+	# "ok … # SKIP reason" is a skip, not a pass.
+	p=$(grep -E '^ok( |$)' "$log" | grep -cvE '#[[:space:]]*SKIP')
+	k=$(grep -E '^ok( |$)' "$log" | grep -cE '#[[:space:]]*SKIP')
 	f=$(grep -cE '^not ok( |$)' "$log")
+	grep -E '^ok .*#[[:space:]]*SKIP' "$log" | sed 's/^/   /'
 	grep -E '^not ok' "$log" | sed 's/^/   /'
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		# crashed or exited non-zero without saying which test: one failure
@@ -36,8 +39,8 @@ run_one() {
 		echo "   $name exited with status $rc; last lines:"
 		tail -n 15 "$log" | sed 's/^/   | /'
 	fi
-	echo "   $p passed, $f failed"
-	passed=$((passed + p)); failed=$((failed + f))
+	echo "   $p passed, $f failed, $k skipped"
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
 	[ "$f" -gt 0 ] && broken="$broken $name"
 }
 
@@ -89,5 +92,5 @@ if [ "$UNIT_ONLY" = 0 ]; then
 fi
 
 [ -n "$broken" ] && echo "failing:$broken (logs in $OUT/)"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
