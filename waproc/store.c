@@ -22,9 +22,11 @@
 #include "xmalloc.h"
 
 DB_SQL_EMBED(waproc_sql_device_001, "sql/device/001_init.sql");
+DB_SQL_EMBED(waproc_sql_device_002, "sql/device/002_msg_delivery.sql");
 
 static const struct db_migration store_migrations[] = {
 	{ "001_init.sql", waproc_sql_device_001 },
+	{ "002_msg_delivery.sql", waproc_sql_device_002 },
 };
 #define NMIGRATIONS (sizeof(store_migrations) / sizeof(store_migrations[0]))
 
@@ -94,6 +96,12 @@ store_open(const char *dir)
 		return NULL;
 	}
 	return s;
+}
+
+sqlite3 *
+store_db(struct store *s)
+{
+	return s->db;
 }
 
 void

@@ -15,6 +15,8 @@ struct store;
 /* Create dir (0700) if missing, open/create store.db (0600), migrate. */
 struct store	*store_open(const char *dir);
 void		 store_close(struct store *);
+/* The handle, for the store family (store-msg.c) only. */
+struct sqlite3	*store_db(struct store *);
 int		 store_schema_version(struct store *);
 size_t		 store_migration_count(void);
 const char	*store_migration(size_t i, const char **name);
