@@ -36,6 +36,7 @@
 
 #define RX_MAX			(64 * 1024)	/* largest inbound message */
 #define CTL_QUEUE_MAX		256	/* replies queued; more: client closed */
+#define CTL_BYTES_MAX		(1024 * 1024)	/* ... or more bytes than this */
 #define ROOMS_MAX		64
 #define PENDING_PER_CLIENT	8
 #define WRITES_PER_CALLBACK	64
@@ -68,6 +69,7 @@ struct client {
 	int		 nrooms;
 	struct queue	 q;		/* events (bounded, drop oldest) */
 	struct queue	 ctl;		/* replies, pings (never dropped) */
+	size_t		 ctl_bytes;
 	struct buf	 rx;
 	int64_t		 next_ping, pong_deadline, connect_deadline;
 	int		 want_ws_ping;
@@ -125,7 +127,8 @@ client_queue_ctl(struct client *c, const char *text, size_t len)
 {
 	struct frame *f;
 
-	if (c->ctl.len >= CTL_QUEUE_MAX) {
+	if (c->ctl.len >= CTL_QUEUE_MAX ||
+	    c->ctl_bytes + len > CTL_BYTES_MAX) {
 		/* It asks faster than it reads: it is not a client we serve. */
 		if (!c->closing)
 			client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
@@ -133,6 +136,7 @@ client_queue_ctl(struct client *c, const char *text, size_t len)
 		return;
 	}
 	f = frame_new(text, len);
+	c->ctl_bytes += len;
 	queue_push(&c->ctl, f);
 	frame_unref(f);
 	lws_callback_on_writable(c->wsi);
@@ -1094,7 +1098,9 @@ client_writable(struct client *c)
 		if (n > 0 && lws_send_pipe_choked(c->wsi))
 			break;
 		/* replies first (pings, acks, errors), then the drop notice */
-		if ((f = queue_pop(&c->ctl)) == NULL) {
+		if ((f = queue_pop(&c->ctl)) != NULL)
+			c->ctl_bytes -= f->len;
+		else {
 			if (c->q.dropped_unreported > 0) {
 				if (write_dropped(c) == -1)
 					return -1;
