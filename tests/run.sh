@@ -79,6 +79,12 @@ if [ "${SKIP_ASAN:-0}" != 1 ] && command -v clang >/dev/null; then
 	fi
 fi
 
+# Every libFuzzer target for a few seconds over its seed corpus (make fuzz
+# runs them longer): a crash on a seed or a near mutation fails the suite.
+if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null && selected fuzz; then
+	FUZZ_SECONDS=${FUZZ_SECONDS:-4} run_one fuzz "$OUT/fuzz.log" sh tests/fuzz/run.sh
+fi
+
 if [ "$UNIT_ONLY" = 0 ]; then
 	for t in tests/system/test_*.py tests/system/test_*.mjs; do
 		[ -f "$t" ] || continue

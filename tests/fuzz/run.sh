@@ -106,8 +106,8 @@ for src in tests/fuzz/fuzz_*.c; do
 	if ! $FUZZ_CC $CFLAGS -fsanitize=fuzzer -o "$bin" "$src" \
 	    $LIBS $LIBS $PKG_LIBS > "$OUT/logs/$name-build.log" 2>&1; then
 		sed 's/^/   | /' "$OUT/logs/$name-build.log" | tail -n 20
-		echo "   build failed"
 		failed=$((failed + 1)); broken="$broken $name"
+		echo "not ok $((passed + failed)) - fuzz_$name: build failed"
 		continue
 	fi
 	corpus="$OUT/corpus/$name"
@@ -120,13 +120,13 @@ for src in tests/fuzz/fuzz_*.c; do
 	    > "$OUT/logs/$name.log" 2>&1; then
 		grep -E '^(stat::number_of_executed_units|#[0-9]+.*DONE)' \
 		    "$OUT/logs/$name.log" | sed 's/^/   /' | tail -n 2
-		echo "   ok"
 		passed=$((passed + 1))
+		echo "ok $((passed + failed)) - fuzz_$name: ${FUZZ_SECONDS}s, no crash"
 	else
 		grep -E 'ERROR|SUMMARY|Test unit written' "$OUT/logs/$name.log" |
 		    sed 's/^/   /' | head -n 10
-		echo "   CRASH (log $OUT/logs/$name.log)"
 		failed=$((failed + 1)); broken="$broken $name"
+		echo "not ok $((passed + failed)) - fuzz_$name: crash (log $OUT/logs/$name.log)"
 	fi
 done
 
