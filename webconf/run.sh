@@ -54,6 +54,12 @@ VAR_DIR=$(cd "$VAR_DIR" && pwd)
 mkdir -p "$RUN_DIR" && chmod 0700 "$RUN_DIR" || die "cannot create $RUN_DIR"
 RUN_DIR=$(cd "$RUN_DIR" && pwd)
 case "$BIN_DIR" in /*) ;; *) BIN_DIR=$TOP/$BIN_DIR;; esac
+# one stack per VAR_DIR: devmgr holds a lock on devmgr.pid; refuse before
+# touching anything of a running stack (its sockets, its web prefix)
+if [ -f "$VAR_DIR/devmgr.pid" ] && command -v flock >/dev/null &&
+    ! flock -n "$VAR_DIR/devmgr.pid" true 2>/dev/null; then
+	die "a gateway is already running on $VAR_DIR (devmgr pid $(cat "$VAR_DIR/devmgr.pid" 2>/dev/null))"
+fi
 export API_PORT API_HOST VAR_DIR RUN_DIR WSRELAY_PORT API_UPLOAD_MAX
 
 NCPU=$(nproc 2>/dev/null || echo 2)
@@ -252,7 +258,7 @@ wait_for() {
 http_up() { curl -s -o /dev/null --max-time 1 "http://$1:$2/"; }
 
 start_devmgr() {
-	[ -x "$BIN_DIR/devmgr" ] || die "$BIN_DIR/devmgr missing: run make"
+	[ -x "$BIN_DIR/devmgr" ] || { say "$BIN_DIR/devmgr missing: run make"; return 1; }
 	rm -f "$RUN_DIR/control.sock"
 	# -d: stay in the foreground (run.sh supervises it)
 	start devmgr "$BIN_DIR/devmgr" -d ${DEVMGR_FLAGS:-}
@@ -260,7 +266,7 @@ start_devmgr() {
 }
 
 start_fcgi() {
-	[ -x "$BIN_DIR/fcgi-app" ] || die "$BIN_DIR/fcgi-app missing: run make"
+	[ -x "$BIN_DIR/fcgi-app" ] || { say "$BIN_DIR/fcgi-app missing: run make"; return 1; }
 	rm -f "$FCGI_SOCK"
 	case "$FCGI_MODE" in
 	spawn-fcgi)

@@ -79,6 +79,31 @@ def t_port_taken():
         st.cleanup()
 
 
+def t_second_instance():
+    st = Stack("lighttpd")
+    try:
+        st.start()
+        e = st.env()
+        e["API_PORT"] = str(stack.free_port())
+        p = subprocess.run(["sh", os.path.join(stack.TOP, "webconf",
+                                                "run.sh")],
+                           cwd=stack.TOP, env=e, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        out = p.stdout.decode("utf-8", "replace")
+        t.ok(p.returncode != 0 and "already running" in out,
+             "a second run.sh on the same VAR_DIR refuses", out)
+        r = st.get("/api/devices", token=st.admin_token())
+        t.ok(r.status == 200 and st.alive("devmgr") and
+             os.path.exists(os.path.join(st.web_dir, "fcgi.sock")),
+             "... and the first stack keeps working", repr(r))
+    except stack.StackError as e:
+        t.ok(False, "stack for the second-instance check starts", str(e))
+    finally:
+        st.stop()
+        st.cleanup()
+
+
 def t_component_dies():
     st = Stack("nginx", env={"STACK_KEEP_GOING": "0"})
     try:
@@ -187,8 +212,8 @@ def t_demo():
         st.cleanup()
 
 
-for fn in (t_unknown_server, t_port_taken, t_component_dies, t_unprivileged,
-           t_demo):
+for fn in (t_unknown_server, t_port_taken, t_second_instance,
+           t_component_dies, t_unprivileged, t_demo):
     try:
         fn()
     except Exception:
