@@ -138,6 +138,12 @@ main(int argc, char **argv)
 		fatal("%s", fw.state_dir);
 	if (fw_state_load() != 0)
 		fatalx("cannot load state from %s", fw.state_dir);
+	{
+		uint8_t rnd[16];
+
+		randombytes_buf(rnd, sizeof(rnd));
+		fw_hex(rnd, sizeof(rnd), fw.media_auth);
+	}
 	if (tls && fw_tls_files(tls_cert, sizeof(tls_cert), tls_key,
 	    sizeof(tls_key)) != 0)
 		fatalx("no TLS certificate");

@@ -31,6 +31,11 @@
 #define FW_NAME_MAX	64
 #define FW_QUEUE_MAX	(32u << 20)	/* bytes queued to one client */
 
+struct fw_prekey {
+	uint32_t	 id;
+	uint8_t		 pub[32];
+};
+
 struct fw_device {
 	struct fw_device	*next;
 	char			 phone[FW_PHONE_MAX];
@@ -45,6 +50,13 @@ struct fw_device {
 	char			 push_name[FW_NAME_MAX];
 	char			 platform[FW_NAME_MAX];
 	uint64_t		 paired_at;
+	/* Signal bundle from the prekey upload (fw-msg.c) */
+	struct fw_prekey	*pk;		/* one-time prekeys, oldest first */
+	size_t			 npk, pkcap;
+	int			 has_skey;
+	uint32_t		 skey_id;
+	uint8_t			 skey_pub[32];
+	uint8_t			 skey_sig[64];
 	/* runtime only */
 	struct fw_conn		*conn;		/* logged-in connection */
 	uint32_t		 logins;
@@ -104,6 +116,29 @@ struct fw_conn {
 	char			 lc_code[9];
 };
 
+#define FW_GROUP_PARTS	64
+#define FW_SUBJECT_MAX	128
+
+struct fw_group {
+	struct fw_group		*next;
+	char			 id[32];	/* user part of id@g.us */
+	char			 subject[FW_SUBJECT_MAX];
+	char			 creator[FW_PHONE_MAX];
+	uint64_t		 creation;
+	int			 nparts;
+	char			 parts[FW_GROUP_PARTS][FW_PHONE_MAX];
+};
+
+/* A stanza waiting for a device (offline queue, persisted). */
+struct fw_qmsg {
+	struct fw_qmsg		*next;
+	char			 to[JID_STR_MAX];	/* device PN jid */
+	char			 id[80];
+	unsigned		 sent_conn;	/* conn id it went out on, 0 */
+	size_t			 len;
+	uint8_t			*data;		/* binnode_encode() output */
+};
+
 struct fw {
 	struct lws_context	*ctx;
 	struct lws_vhost	*ws_vh;
@@ -125,6 +160,10 @@ struct fw {
 	int			 stall_next;	/* next connection stalls */
 	uint32_t		 pair_errors;
 	char			 last_error[128];
+	struct fw_group		*groups;
+	struct fw_qmsg		*queue;
+	uint32_t		 next_group;
+	char			 media_auth[40];
 	volatile int		 stop;
 };
 
@@ -166,6 +205,39 @@ int		 fw_message(const char *jid, const char *from, const char *id,
 int		 fw_fault(const char *jid, const char *kind, char *err,
 		    size_t errlen);
 void		 fw_close_all(void);
+
+/* Helpers from fw-proto.c for fw-msg.c. */
+void		 fw_send_node(struct fw_conn *, const struct binnode *);
+void		 fw_iq_reply(struct fw_conn *, const struct binnode *req,
+		    struct binnode *child);
+void		 fw_iq_error(struct fw_conn *, const struct binnode *req,
+		    const char *code, const char *text);
+
+/* fw-msg.c: Signal bundles, usync, message/receipt relay, offline queue,
+ * groups, media_conn, the routed-message log. */
+void		 fw_prekeys_store(struct fw_device *, const struct binnode *iq);
+void		 fw_bundle_iq(struct fw_conn *, const struct binnode *iq);
+void		 fw_usync_iq(struct fw_conn *, const struct binnode *iq);
+void		 fw_group_iq(struct fw_conn *, const struct binnode *iq);
+void		 fw_media_conn_iq(struct fw_conn *, const struct binnode *iq);
+void		 fw_message_in(struct fw_conn *, const struct binnode *);
+void		 fw_receipt_in(struct fw_conn *, const struct binnode *);
+void		 fw_ack_in(struct fw_conn *, const struct binnode *);
+void		 fw_login_flush(struct fw_conn *);
+struct fw_group	*fw_group_create(const char *subject, const char *owner,
+		    const char **parts, int nparts, char *err, size_t errlen);
+struct fw_group	*fw_group_find(const char *id);
+/* JSON arrays for the control API / state (json-c objects). */
+struct json_object;
+struct json_object *fw_messages_json(const char *jid);
+struct json_object *fw_group_json(const struct fw_group *);
+void		 fw_groups_save(struct json_object *root);
+int		 fw_groups_load(struct json_object *root);
+void		 fw_device_bundle_save(const struct fw_device *,
+		    struct json_object *o);
+int		 fw_device_bundle_load(struct fw_device *,
+		    struct json_object *o);
+int		 fw_queue_load(void);
 
 /* fw-tls.c: self-signed certificate + key paths (made once). */
 int		 fw_tls_files(char *cert, size_t clen, char *key, size_t klen);

@@ -5,6 +5,8 @@
  *   POST /phone/scan {"qr","phone"}   POST /phone/code {"phone","code"}
  *   POST /phone/logout {"jid"}        POST /fault {"jid"?, "kind"}
  *   POST /prekeys {"jid", "count"}    POST /message {"jid", "from"?, "id"?}
+ *   GET  /messages?jid=   GET /groups   POST /groups {"subject","owner",
+ *   "participants"}
  * Bodies are capped at 64 KiB; every answer is JSON.
  */
 #include <stdio.h>
@@ -145,8 +147,23 @@ jstr(struct json_object *o, const char *k)
 static int
 handle_get(struct lws *wsi, const char *path)
 {
-	struct json_object *o;
-	char hex[65];
+	struct json_object *o, *arr;
+	struct fw_group *g;
+	char hex[65], arg[256];
+	const char *v;
+
+	if (strcmp(path, "/messages") == 0) {
+		v = lws_get_urlarg_by_name(wsi, "jid=", arg, sizeof(arg));
+		return reply(wsi, 200, fw_messages_json(v));
+	}
+	if (strcmp(path, "/groups") == 0) {
+		o = json_object_new_object();
+		arr = json_object_new_array();
+		for (g = fw.groups; g != NULL; g = g->next)
+			json_object_array_add(arr, fw_group_json(g));
+		json_object_object_add(o, "groups", arr);
+		return reply(wsi, 200, o);
+	}
 
 	if (strcmp(path, "/devices") == 0)
 		return reply(wsi, 200, devices_json());
@@ -218,6 +235,33 @@ handle_post(struct lws *wsi, const char *path, struct buf *body)
 		else
 			(void)fw_prekeys_low(a, (uint32_t)cnt, err,
 			    sizeof(err));
+	} else if (strcmp(path, "/groups") == 0) {
+		struct json_object *pa;
+		const char *parts[FW_GROUP_PARTS];
+		struct fw_group *g;
+		size_t i, np = 0;
+
+		if (json_object_object_get_ex(req, "participants", &pa) &&
+		    json_object_is_type(pa, json_type_array))
+			np = json_object_array_length(pa);
+		if (np >= FW_GROUP_PARTS) {
+			snprintf(err, sizeof(err), "too many participants");
+		} else {
+			for (i = 0; i < np; i++) {
+				struct json_object *e =
+				    json_object_array_get_idx(pa, i);
+
+				parts[i] = json_object_is_type(e,
+				    json_type_string) ?
+				    json_object_get_string(e) : NULL;
+			}
+			if ((g = fw_group_create(jstr(req, "subject"),
+			    jstr(req, "owner"), parts, (int)np, err,
+			    sizeof(err))) != NULL) {
+				json_object_put(o);
+				o = fw_group_json(g);
+			}
+		}
 	} else if (strcmp(path, "/fault") == 0) {
 		if ((b = jstr(req, "kind")) == NULL)
 			snprintf(err, sizeof(err), "kind required");

@@ -142,6 +142,26 @@ iq_error(struct fw_conn *c, const struct binnode *req, const char *code,
 	binnode_free(n);
 }
 
+void
+fw_send_node(struct fw_conn *c, const struct binnode *n)
+{
+	send_node(c, n);
+}
+
+void
+fw_iq_reply(struct fw_conn *c, const struct binnode *req,
+    struct binnode *child)
+{
+	iq_reply(c, req, child);
+}
+
+void
+fw_iq_error(struct fw_conn *c, const struct binnode *req, const char *code,
+    const char *text)
+{
+	iq_error(c, req, code, text);
+}
+
 static void
 next_id(struct fw_conn *c, const char *prefix, char *out, size_t len)
 {
@@ -582,6 +602,7 @@ login(struct fw_conn *c)
 	d->logins++;
 	log_info("conn %u: %s logged in", c->id, d->jid);
 	send_success(c);
+	fw_login_flush(c);
 }
 
 static void
@@ -620,6 +641,7 @@ encrypt_iq(struct fw_conn *c, const struct binnode *iq)
 			    id->len == 3 && val->len == 32)
 				n++;
 		}
+		fw_prekeys_store(c->dev, iq);
 		c->dev->prekeys += (uint32_t)n;
 		c->dev->uploads++;
 		fw_state_save();
@@ -629,7 +651,7 @@ encrypt_iq(struct fw_conn *c, const struct binnode *iq)
 		return;
 	}
 	if (binnode_child(iq, "key") != NULL) {
-		iq_reply(c, iq, binnode_new("list"));
+		fw_bundle_iq(c, iq);
 		return;
 	}
 	iq_reply(c, iq, NULL);
@@ -661,6 +683,13 @@ handle_iq(struct fw_conn *c, const struct binnode *n)
 		iq_reply(c, n, NULL);
 	} else if (strcmp(xmlns, "encrypt") == 0) {
 		encrypt_iq(c, n);
+	} else if (strcmp(xmlns, "usync") == 0 && c->dev != NULL) {
+		fw_usync_iq(c, n);
+	} else if (strcmp(xmlns, "w:g2") == 0 && c->dev != NULL) {
+		fw_group_iq(c, n);
+	} else if (strcmp(xmlns, "w:m") == 0 &&
+	    binnode_child(n, "media_conn") != NULL) {
+		fw_media_conn_iq(c, n);
 	} else if (strcmp(xmlns, "md") == 0 &&
 	    (ch = binnode_child(n, "link_code_companion_reg")) != NULL) {
 		link_code_iq(c, n, ch);
@@ -696,9 +725,11 @@ handle_node(struct fw_conn *c, struct binnode *n)
 	if (binnode_tag_is(n, "iq"))
 		handle_iq(c, n);
 	else if (binnode_tag_is(n, "ack") && c->dev != NULL)
-		c->dev->acks++;
+		fw_ack_in(c, n);
 	else if (binnode_tag_is(n, "receipt") && c->dev != NULL)
-		c->dev->receipts++;
+		fw_receipt_in(c, n);
+	else if (binnode_tag_is(n, "message") && c->dev != NULL)
+		fw_message_in(c, n);
 	else if (binnode_tag_is(n, "presence") && c->dev != NULL &&
 	    (name = binnode_attr(n, "name")) != NULL)
 		snprintf(c->dev->push_name, sizeof(c->dev->push_name), "%s",

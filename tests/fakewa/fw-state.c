@@ -152,6 +152,7 @@ fw_device_remove(struct fw_device *dev)
 			*pp = dev->next;
 			if (dev->conn != NULL)
 				dev->conn->dev = NULL;
+			free(dev->pk);
 			free(dev);
 			return;
 		}
@@ -201,9 +202,11 @@ fw_state_save(void)
 		    json_object_new_string(d->platform));
 		json_object_object_add(o, "paired_at",
 		    json_object_new_int64((int64_t)d->paired_at));
+		fw_device_bundle_save(d, o);
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(root, "devices", arr);
+	fw_groups_save(root);
 	snprintf(path, sizeof(path), "%s/state.json", fw.state_dir);
 	snprintf(tmp, sizeof(tmp), "%s/state.json.tmp", fw.state_dir);
 	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
@@ -274,6 +277,8 @@ load_devices(struct json_object *arr)
 			snprintf(d->push_name, sizeof(d->push_name), "%s", s);
 		if ((s = jstr(o, "platform")) != NULL)
 			snprintf(d->platform, sizeof(d->platform), "%s", s);
+		if (fw_device_bundle_load(d, o) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -309,6 +314,10 @@ fw_state_load(void)
 	    json_object_is_type(arr, json_type_array) &&
 	    load_devices(arr) != 0) {
 		log_warnx("%s: bad device entry", path);
+		goto out;
+	}
+	if (fw_groups_load(root) != 0 || fw_queue_load() != 0) {
+		log_warnx("%s: bad groups or queue", path);
 		goto out;
 	}
 	rc = 0;
