@@ -44,18 +44,24 @@ sm_col(sqlite3_stmt *st, int i)
 	return t == NULL ? NULL : xstrdup((const char *)t);
 }
 
-/* Step a write statement to completion: 0, 1 constraint, -1. */
+/* Step a write statement to completion: 0, 1 duplicate key, -1. */
 static int
 sm_done(struct store *s, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc = sqlite3_step(st), ext;
 
+	ext = sqlite3_extended_errcode(store_db(s));
+	if (rc != SQLITE_DONE && ext != SQLITE_CONSTRAINT_UNIQUE &&
+	    ext != SQLITE_CONSTRAINT_PRIMARYKEY)
+		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+	/* only a duplicate key is "already there"; any other constraint
+	 * (CHECK, NOT NULL, a trigger) is an error */
+	if (ext == SQLITE_CONSTRAINT_UNIQUE ||
+	    ext == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return 1;
-	log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
 	return -1;
 }
 
