@@ -30,8 +30,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: fakewa -d state-dir [-p ws-port] "
-	    "[-P http-port] [-r root-file] [-n refs] [-i ping-seconds] "
-	    "[-t] [-v]\n");
+	    "[-P http-port] [-M media-port] [-r root-file] [-n refs] "
+	    "[-i ping-seconds] [-t] [-v]\n");
 	exit(2);
 }
 
@@ -92,7 +92,8 @@ main(int argc, char **argv)
 	struct cert_params cp;
 	const char *root_file = NULL;
 	char hex[65], tls_cert[PATH_MAX + 16], tls_key[PATH_MAX + 16];
-	int ch, ws_port = 0, http_port = 0, tls = 0;
+	char media_cert[PATH_MAX + 16], media_key[PATH_MAX + 16];
+	int ch, ws_port = 0, http_port = 0, media_port = 0, tls = 0;
 	FILE *f;
 
 	log_init("fakewa", LOG_LVL_INFO);
@@ -100,7 +101,7 @@ main(int argc, char **argv)
 		fatalx("sodium_init");
 	fw.nrefs = 6;
 	fw.ping_ms = 20000;
-	while ((ch = getopt(argc, argv, "d:p:P:r:n:i:tv")) != -1) {
+	while ((ch = getopt(argc, argv, "d:p:P:M:r:n:i:tv")) != -1) {
 		switch (ch) {
 		case 'd':
 			snprintf(fw.state_dir, sizeof(fw.state_dir), "%s",
@@ -111,6 +112,9 @@ main(int argc, char **argv)
 			break;
 		case 'P':
 			http_port = (int)num(optarg, 0, 65535);
+			break;
+		case 'M':
+			media_port = (int)num(optarg, 0, 65535);
 			break;
 		case 'r':
 			root_file = optarg;
@@ -198,9 +202,24 @@ main(int argc, char **argv)
 		fatalx("cannot listen on 127.0.0.1:%d", http_port);
 	fw.http_port = lws_get_vhost_listen_port(fw.http_vh);
 
+	/* the media host: HTTPS (clients hard-code https:// for uploads) */
+	if (fw_tls_files(media_cert, sizeof(media_cert), media_key,
+	    sizeof(media_key)) != 0)
+		fatalx("no TLS certificate for the media host");
+	info.port = media_port;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 |
+	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.ssl_cert_filepath = media_cert;
+	info.ssl_private_key_filepath = media_key;
+	info.vhost_name = "media";
+	if ((fw.media_vh = lws_create_vhost(fw.ctx, &info)) == NULL)
+		fatalx("cannot listen on 127.0.0.1:%d", media_port);
+	fw.media_port = lws_get_vhost_listen_port(fw.media_vh);
+
 	lws_sul_schedule(fw.ctx, 0, &tick_sul, tick_cb, 50 * LWS_US_PER_MS);
-	printf("fakewa ready ws=%d http=%d root=%s%s%s\n", fw.ws_port,
-	    fw.http_port, hex, tls ? " tls=" : "", tls ? tls_cert : "");
+	printf("fakewa ready ws=%d http=%d root=%s%s%s media=%d\n",
+	    fw.ws_port, fw.http_port, hex, tls ? " tls=" : "",
+	    tls ? tls_cert : "", fw.media_port);
 	fflush(stdout);
 	log_info("chat ws://127.0.0.1:%d/ws/chat, control "
 	    "http://127.0.0.1:%d, state %s", fw.ws_port, fw.http_port,

@@ -145,6 +145,8 @@ struct fw {
 	struct lws_vhost	*http_vh;
 	int			 ws_port;
 	int			 http_port;
+	int			 media_port;	/* HTTPS media host */
+	struct lws_vhost	*media_vh;
 	char			 state_dir[PATH_MAX];
 	uint8_t			 root_priv[32];
 	uint8_t			 root_pub[32];

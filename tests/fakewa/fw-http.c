@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -20,6 +21,8 @@
 #include "xmalloc.h"
 
 #define BODY_MAX	(64 * 1024)
+#define MEDIA_MAX	(16 * 1024 * 1024)	/* one uploaded blob */
+#define MEDIA_NAME_MAX	128
 
 struct http_pss {
 	char		path[128];
@@ -43,6 +46,27 @@ reply(struct lws *wsi, unsigned int status, struct json_object *o)
 	json_object_put(o);
 	if (lws_add_http_common_headers(wsi, status, "application/json", n,
 	    &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
+		goto out;
+	if (lws_write(wsi, out + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+		goto out;
+	rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+	free(out);
+	return rc;
+}
+
+static int
+reply_bytes(struct lws *wsi, const uint8_t *p, size_t n)
+{
+	uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *hp = start,
+	    *end = hdr + sizeof(hdr) - 1, *out;
+	int rc = -1;
+
+	out = xmalloc(LWS_PRE + n + 1);
+	memcpy(out + LWS_PRE, p, n);
+	if (lws_add_http_common_headers(wsi, 200, "application/octet-stream",
+	    n, &hp, end) || lws_finalize_write_http_header(wsi, start, &hp,
+	    end))
 		goto out;
 	if (lws_write(wsi, out + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
 		goto out;
@@ -144,6 +168,8 @@ jstr(struct json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+static int	media_download(struct lws *, const char *);
+
 static int
 handle_get(struct lws *wsi, const char *path)
 {
@@ -152,6 +178,8 @@ handle_get(struct lws *wsi, const char *path)
 	char hex[65], arg[256];
 	const char *v;
 
+	if (strncmp(path, "/mms-dl/", 8) == 0)
+		return media_download(wsi, path);
 	if (strcmp(path, "/messages") == 0) {
 		v = lws_get_urlarg_by_name(wsi, "jid=", arg, sizeof(arg));
 		return reply(wsi, 200, fw_messages_json(v));
@@ -176,6 +204,106 @@ handle_get(struct lws *wsi, const char *path)
 		return reply(wsi, 200, o);
 	}
 	return reply_error(wsi, 404, "not found");
+}
+
+/* ------------------------------------------------------- media host */
+
+/*
+ * Upload: POST /mms/<type>/<token>?auth=<media_conn auth> (the body is the
+ * encrypted blob) -> {"url","direct_path"}; download: GET
+ * /mms-dl/<type>/<token>.  Blobs live in <state-dir>/media/.
+ */
+static int
+media_name(const char *path, const char *prefix, char *type, size_t tlen,
+    char *tok, size_t toklen)
+{
+	const char *p = path + strlen(prefix), *slash;
+	size_t i, n;
+
+	if ((slash = strchr(p, '/')) == NULL || slash == p ||
+	    (size_t)(slash - p) >= tlen)
+		return -1;
+	memcpy(type, p, (size_t)(slash - p));
+	type[slash - p] = '\0';
+	p = slash + 1;
+	n = strlen(p);
+	if (n == 0 || n >= toklen)
+		return -1;
+	for (i = 0; type[i] != '\0'; i++)
+		if (!((type[i] >= 'a' && type[i] <= 'z') || type[i] == '-'))
+			return -1;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') ||
+		    (p[i] >= 'A' && p[i] <= 'Z') ||
+		    (p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
+		    p[i] == '_' || p[i] == '='))
+			return -1;
+	memcpy(tok, p, n + 1);
+	return 0;
+}
+
+static int
+media_upload(struct lws *wsi, const char *path, struct buf *body)
+{
+	struct json_object *o;
+	char type[32], tok[MEDIA_NAME_MAX], dir[PATH_MAX + 16];
+	char file[PATH_MAX + 200];
+	char arg[128], url[300], dp[200];
+	const char *auth;
+	FILE *f;
+	int https = lws_is_ssl(wsi);
+
+	auth = lws_get_urlarg_by_name(wsi, "auth=", arg, sizeof(arg));
+	if (auth == NULL || strcmp(auth, fw.media_auth) != 0)
+		return reply_error(wsi, 401, "bad media auth");
+	if (media_name(path, "/mms/", type, sizeof(type), tok,
+	    sizeof(tok)) != 0)
+		return reply_error(wsi, 400, "bad media path");
+	snprintf(dir, sizeof(dir), "%s/media", fw.state_dir);
+	(void)mkdir(dir, 0700);
+	snprintf(file, sizeof(file), "%s/%s-%s", dir, type, tok);
+	if ((f = fopen(file, "wb")) == NULL ||
+	    fwrite(body->data, 1, body->len, f) != body->len ||
+	    fclose(f) != 0) {
+		log_warn("%s", file);
+		return reply_error(wsi, 500, "cannot store");
+	}
+	snprintf(dp, sizeof(dp), "/mms-dl/%s/%s", type, tok);
+	snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s",
+	    https ? "https" : "http", https ? fw.media_port : fw.http_port,
+	    dp);
+	log_info("media: %zu bytes stored as %s", body->len, dp);
+	o = json_object_new_object();
+	json_object_object_add(o, "url", json_object_new_string(url));
+	json_object_object_add(o, "direct_path", json_object_new_string(dp));
+	return reply(wsi, 200, o);
+}
+
+static int
+media_download(struct lws *wsi, const char *path)
+{
+	char type[32], tok[MEDIA_NAME_MAX], file[PATH_MAX + 200];
+	struct buf b;
+	uint8_t chunk[8192];
+	size_t n;
+	FILE *f;
+	int rc;
+
+	if (media_name(path, "/mms-dl/", type, sizeof(type), tok,
+	    sizeof(tok)) != 0)
+		return reply_error(wsi, 400, "bad media path");
+	snprintf(file, sizeof(file), "%s/media/%s-%s", fw.state_dir, type,
+	    tok);
+	if ((f = fopen(file, "rb")) == NULL)
+		return reply_error(wsi, 404, "no such media");
+	buf_init(&b, MEDIA_MAX);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(&b, chunk, n) != 0)
+			break;
+	fclose(f);
+	rc = reply_bytes(wsi, b.data ? b.data : chunk, b.len);
+	buf_free(&b);
+	return rc;
 }
 
 static int
@@ -300,7 +428,8 @@ fw_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		snprintf(s->path, sizeof(s->path), "%s", (const char *)in);
-		buf_init(&s->body, BODY_MAX);
+		buf_init(&s->body, strncmp(s->path, "/mms/", 5) == 0 ?
+		    MEDIA_MAX : BODY_MAX);
 		s->body_init = 1;
 		if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
 			s->post = 1;
@@ -314,7 +443,10 @@ fw_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return reply_error(wsi, 413, "body too large");
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		rc = handle_post(wsi, s->path, &s->body);
+		if (strncmp(s->path, "/mms/", 5) == 0)
+			rc = media_upload(wsi, s->path, &s->body);
+		else
+			rc = handle_post(wsi, s->path, &s->body);
 		buf_free(&s->body);
 		return rc;
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

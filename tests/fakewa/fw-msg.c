@@ -1249,7 +1249,7 @@ fw_media_conn_iq(struct fw_conn *c, const struct binnode *iq)
 	binnode_set_attrs(m, "auth", fw.media_auth, "ttl", "3600",
 	    "auth_ttl", "21600", "max_buckets", "12", NULL);
 	h = binnode_add_new(m, "host");
-	snprintf(host, sizeof(host), "127.0.0.1:%d", fw.http_port);
+	snprintf(host, sizeof(host), "127.0.0.1:%d", fw.media_port);
 	binnode_set_attr(h, "hostname", host);
 	fw_iq_reply(c, iq, m);
 }
