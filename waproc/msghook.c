@@ -22,6 +22,8 @@
 
 #define WH_FDS_MAX	(MSGHOOK_ACTIVE_MAX * 2)
 #define WH_URL_MAX	2048
+#define WH_KEEP_MS	(7LL * 24 * 3600 * 1000)	/* closed events kept */
+#define WH_PRUNE_EVERY	(3600LL * 1000)
 
 struct wh_xfer {
 	CURL			*easy;
@@ -50,6 +52,7 @@ static struct msghook_opts wh_opts;
 static char		*wh_urls[MSGHOOK_URLS_MAX];
 static size_t		 wh_nurls;
 static char		*wh_secret;
+static int64_t		 wh_pruned;		/* monotonic ms */
 
 static int64_t
 wh_clock(clockid_t c)
@@ -441,6 +444,7 @@ msghook_init(struct store *s, const struct msghook_opts *opts)
 		wh_opts.backoff_max_ms = wh_opts.backoff_ms > 300000 ?
 		    wh_opts.backoff_ms : 300000;
 	wh_store = s;
+	wh_pruned = wh_clock(CLOCK_MONOTONIC);
 	wh_nactive = 0;
 	wh_nfds = 0;
 	wh_timer = -1;
@@ -534,6 +538,12 @@ msghook_service(const zmq_pollitem_t *items, size_t n)
 	}
 	wh_check_done();
 	wh_schedule();
+	if (wh_clock(CLOCK_MONOTONIC) >= wh_pruned + WH_PRUNE_EVERY) {
+		/* delivered and dead events stay a week, for inspection */
+		wh_pruned = wh_clock(CLOCK_MONOTONIC);
+		if (store_wh_prune(wh_store, wh_now() - WH_KEEP_MS) == -1)
+			log_warnx("msghook: cannot prune the queue");
+	}
 }
 
 size_t

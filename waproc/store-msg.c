@@ -298,6 +298,27 @@ store_wh_retarget(struct store *s, const char *const *urls, size_t nurls,
 	return sm_wh_close(s, 0);
 }
 
+int
+store_wh_prune(struct store *s, int64_t before)
+{
+	sqlite3_stmt *st;
+
+	if ((st = sm_prepare(s, "DELETE FROM webhook_delivery WHERE event_row "
+	    "IN (SELECT id FROM webhook_queue WHERE state != 'pending' AND "
+	    "created_at < ?)")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before);
+	if (sm_done(s, st) != 0)
+		return -1;
+	if ((st = sm_prepare(s, "DELETE FROM webhook_queue WHERE state != "
+	    "'pending' AND created_at < ?")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before);
+	if (sm_done(s, st) != 0)
+		return -1;
+	return sqlite3_changes(store_db(s));
+}
+
 /* ---- outbox ---- */
 
 #define OB_COLS "id, chat, kind, request, state, result, last_error, " \

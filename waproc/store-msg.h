@@ -52,6 +52,9 @@ int	store_wh_result(struct store *, int64_t row, const char *url,
  * pending are closed.  0 or -1. */
 int	store_wh_retarget(struct store *, const char *const *urls,
 	    size_t nurls, int64_t now);
+/* Delete closed events (delivered or dead) created before `before`, with
+ * their delivery rows.  Number of events deleted, or -1. */
+int	store_wh_prune(struct store *, int64_t before);
 
 /* ---- outbox ---- */
 

@@ -364,6 +364,48 @@ test_receipt_body(void)
 	store_close(s);
 }
 
+static void
+test_incoming(void)
+{
+	struct store *s = open_fresh();
+	struct store_msg m;
+
+	msghook_set_target("http://127.0.0.1:9/unused", NULL);
+	memset(&m, 0, sizeof(m));
+	m.chat = chat;
+	m.id = "ABCDEF0123";
+	m.sender = chat;
+	m.ts = 1700000000;
+	m.type = "text";
+	m.body = "hello";
+	/* rolled back: neither the message nor its webhook */
+	store_begin(s);
+	T_EQ_INT(store_msg_put(s, &m), 0, "message stored");
+	T_EQ_INT(msghook_enqueue(s, "message", "ev-in", "{}"), 0, "hook queued");
+	store_rollback(s);
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM messages", NULL) + hooks(s), 0,
+	    "rollback: neither");
+	store_begin(s);
+	store_msg_put(s, &m);
+	msghook_enqueue(s, "message", "ev-in", "{}");
+	T_EQ_INT(store_commit(s), 0, "committed");
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM messages", NULL), 1,
+	    "message there");
+	T_EQ_INT(hooks(s), 1, "webhook there");
+	store_begin(s);
+	T_EQ_INT(store_msg_put(s, &m), 1, "redelivered message: already there");
+	T_EQ_INT(msghook_enqueue(s, "message", "ev-in", "{}"), 1,
+	    "same event id: not queued again");
+	store_commit(s);
+	T_EQ_INT(hooks(s), 1, "still one webhook");
+	T_EQ_INT(store_msg_set_status(s, chat, "ABCDEF0123", "read"), 0,
+	    "status set");
+	T_EQ_STR(q_str(s, "SELECT status FROM messages", NULL), "read",
+	    "status read");
+	msghook_set_target(NULL, NULL);
+	store_close(s);
+}
+
 static long long
 mono_ms(void)
 {
@@ -432,6 +474,7 @@ main(int argc, char **argv)
 	T_RUN(test_retry);
 	T_RUN(test_crash);
 	T_RUN(test_receipt_body);
+	T_RUN(test_incoming);
 	T_RUN(test_http);
 	rx_rm_rf(tmpdir);
 	return t_done();

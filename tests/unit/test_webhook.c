@@ -187,6 +187,10 @@ test_signature(void)
 	    "delivered", "event row delivered");
 	T_EQ_STR(q_str(s, "SELECT state FROM webhook_delivery WHERE url = ?",
 	    rx.url), "delivered", "URL row delivered");
+	T_EQ_INT(store_wh_prune(s, 0), 0, "prune: nothing that old");
+	T_EQ_INT(store_wh_prune(s, INT64_MAX), 1, "prune: the closed event");
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM webhook_delivery", NULL), 0,
+	    "prune: its delivery rows too");
 	msghook_cleanup();
 	store_close(s);
 	rx_stop(&rx);
