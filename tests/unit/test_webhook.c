@@ -420,6 +420,37 @@ test_crash_resume(void)
 }
 
 static void
+test_timeout(void)
+{
+	static const int codes[] = { 0 };	/* first request: no answer */
+	struct msghook_opts o = { 200, 3, 5, 20 };
+	char dir[256];
+	struct store *s;
+	struct rx rx;
+	struct want w;
+
+	T_OK(rx_start(&rx, 200) == 0, "receiver up");
+	rx_codes(&rx, codes, 1, 200);
+	s = open_fresh(dir, sizeof(dir));
+	msghook_set_target(rx.url, NULL);
+	msghook_init(s, &o);
+	T_EQ_INT(enqueue(s, "ev-slow", "{}"), 0, "enqueued");
+	w.rx = &rx;
+	w.n = 2;
+	w.s = s;
+	T_OK(pump(got_n, &w, 10000) && pump(queue_done, &w, 10000),
+	    "a hung attempt times out and is retried");
+	T_EQ_STR(rx.req[1].id, "ev-slow", "same X-Webhook-Id");
+	T_EQ_INT(q_int(s, "SELECT attempts FROM webhook_delivery", NULL), 2,
+	    "two attempts");
+	T_EQ_STR(q_str(s, "SELECT state FROM webhook_queue", NULL),
+	    "delivered", "delivered");
+	msghook_cleanup();
+	store_close(s);
+	rx_stop(&rx);
+}
+
+static void
 test_backoff(void)
 {
 	long d;
@@ -450,6 +481,7 @@ main(int argc, char **argv)
 	T_RUN(test_comma_list);
 	T_RUN(test_url_change_live);
 	T_RUN(test_crash_resume);
+	T_RUN(test_timeout);
 	rx_rm_rf(tmpdir);
 	return t_done();
 }
