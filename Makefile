@@ -133,7 +133,7 @@ asan:
 	$(MAKE) BUILD=build-asan CC=clang \
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    CFLAGS="-O1 -g" build-asan-unit
-build-asan-unit: $(UNIT)
+build-asan-unit: $(UNIT) $(PROGS)
 
 fuzz:
 	@sh tests/fuzz/run.sh
