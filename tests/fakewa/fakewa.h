@@ -222,6 +222,7 @@ void		 fw_bundle_iq(struct fw_conn *, const struct binnode *iq);
 void		 fw_usync_iq(struct fw_conn *, const struct binnode *iq);
 void		 fw_group_iq(struct fw_conn *, const struct binnode *iq);
 void		 fw_media_conn_iq(struct fw_conn *, const struct binnode *iq);
+void		 fw_privacy_iq(struct fw_conn *, const struct binnode *iq);
 void		 fw_message_in(struct fw_conn *, const struct binnode *);
 void		 fw_receipt_in(struct fw_conn *, const struct binnode *);
 void		 fw_ack_in(struct fw_conn *, const struct binnode *);

@@ -35,7 +35,7 @@ static int
 reply(struct lws *wsi, unsigned int status, struct json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN);
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	size_t n = strlen(s);
 	uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
 	    *end = hdr + sizeof(hdr) - 1, *out;
@@ -201,6 +201,10 @@ handle_get(struct lws *wsi, const char *path)
 		o = json_object_new_object();
 		fw_hex(fw.root_pub, 32, hex);
 		json_object_object_add(o, "root", json_object_new_string(hex));
+		json_object_object_add(o, "media_port",
+		    json_object_new_int(fw.media_port));
+		json_object_object_add(o, "media_auth",
+		    json_object_new_string(fw.media_auth));
 		return reply(wsi, 200, o);
 	}
 	return reply_error(wsi, 404, "not found");
@@ -268,7 +272,8 @@ media_upload(struct lws *wsi, const char *path, struct buf *body)
 		log_warn("%s", file);
 		return reply_error(wsi, 500, "cannot store");
 	}
-	snprintf(dp, sizeof(dp), "/mms-dl/%s/%s", type, tok);
+	/* like the real one, the direct path carries a query */
+	snprintf(dp, sizeof(dp), "/mms-dl/%s/%s?fakewa=1", type, tok);
 	snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s",
 	    https ? "https" : "http", https ? fw.media_port : fw.http_port,
 	    dp);

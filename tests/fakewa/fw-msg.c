@@ -675,6 +675,9 @@ relay_one(struct fw_logmsg *lm, const struct binnode *msg,
 		snprintf(pn, sizeof(pn), "%s@s.whatsapp.net", from->phone);
 		binnode_set_attr(n, gid ? "participant_pn" : "sender_pn", pn);
 	}
+	if (gid == NULL && strcmp(to->phone, from->phone) == 0 &&
+	    (a = binnode_attr(msg, "to")) != NULL)
+		binnode_set_attr(n, "recipient", a);	/* our other device */
 	if ((a = binnode_attr(msg, "edit")) != NULL)
 		binnode_set_attr(n, "edit", a);
 	if ((a = binnode_attr(msg, "category")) != NULL)
@@ -872,9 +875,12 @@ route_receipt(struct fw_conn *c, const struct binnode *rc, const char *id)
 	snprintf(r->state, sizeof(r->state), "%s",
 	    type == NULL || *type == '\0' ? "delivered" :
 	    strcmp(type, "inactive") == 0 ? "delivered" : type);
-	if ((snd = fw_device_find_jid(lm->from)) == NULL ||
-	    snd->conn == NULL)
-		return;		/* sender offline: receipt dropped */
+	if ((snd = fw_device_find_jid(lm->from)) == NULL)
+		return;
+	/* read-self: the reader's own devices only, never the sender */
+	if (type != NULL && strcmp(type, "read-self") == 0 &&
+	    strcmp(snd->phone, c->dev->phone) != 0)
+		return;
 	n = binnode_new("receipt");
 	if (lm->group) {
 		snprintf(gid, sizeof(gid), "%.*s", (int)strcspn(lm->to, "@"),
@@ -891,7 +897,7 @@ route_receipt(struct fw_conn *c, const struct binnode *rc, const char *id)
 	if (type != NULL && *type != '\0')
 		binnode_set_attr(n, "type", type);
 	set_now(n);
-	fw_send_node(snd->conn, n);
+	deliver(snd, id, n);	/* queued until the sender acks it */
 	binnode_free(n);
 }
 
@@ -933,9 +939,12 @@ fw_ack_in(struct fw_conn *c, const struct binnode *n)
 	if (c->dev == NULL)
 		return;
 	c->dev->acks++;
-	if (cls == NULL || id == NULL || strcmp(cls, "message") != 0)
+	if (cls == NULL || id == NULL || (strcmp(cls, "message") != 0 &&
+	    strcmp(cls, "receipt") != 0))
 		return;
 	dequeue(c->dev, id);
+	if (strcmp(cls, "message") != 0)
+		return;
 	if ((lm = log_find(id)) != NULL) {
 		dev_jid(c->dev, lm->lid, &j);
 		jid_format(&j, me, sizeof(me));
@@ -1236,6 +1245,25 @@ fw_device_bundle_load(struct fw_device *d, struct json_object *o)
 	}
 	free(raw);
 	return 0;
+}
+
+/* ------------------------------------------------------------ privacy */
+
+/* Privacy settings get: everything "all" (read receipts on). */
+void
+fw_privacy_iq(struct fw_conn *c, const struct binnode *iq)
+{
+	static const char *cats[] = { "last", "online", "profile", "status",
+	    "groupadd", "readreceipts", "calladd", NULL };
+	struct binnode *p = binnode_new("privacy"), *k;
+	int i;
+
+	for (i = 0; cats[i] != NULL; i++) {
+		k = binnode_add_new(p, "category");
+		binnode_set_attrs(k, "name", cats[i], "value",
+		    "all", NULL);
+	}
+	fw_iq_reply(c, iq, p);
 }
 
 /* ---------------------------------------------------------- media_conn */

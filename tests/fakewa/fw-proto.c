@@ -687,6 +687,10 @@ handle_iq(struct fw_conn *c, const struct binnode *n)
 		fw_usync_iq(c, n);
 	} else if (strcmp(xmlns, "w:g2") == 0 && c->dev != NULL) {
 		fw_group_iq(c, n);
+	} else if (strcmp(xmlns, "privacy") == 0 &&
+	    strcmp(type, "get") == 0 &&
+	    binnode_child(n, "privacy") != NULL) {
+		fw_privacy_iq(c, n);
 	} else if (strcmp(xmlns, "w:m") == 0 &&
 	    binnode_child(n, "media_conn") != NULL) {
 		fw_media_conn_iq(c, n);

@@ -10,7 +10,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join, dirname } from 'node:path';
@@ -223,6 +223,16 @@ test('A -> B text and B -> A reply are relayed and decrypt', { timeout: 90000 },
   const r1 = log2.messages.find((m) => m.id === sent.key.id).recipients[0];
   assert.notEqual(r1.state, 'queued', JSON.stringify(r1));
   assert.notEqual(r1.state, 'sent', JSON.stringify(r1));
+
+  // B reads it: the read receipt is routed to A (messages.update status READ)
+  await ctx.b.sock.readMessages([got.key]);
+  const READ = ctx.B.proto.WebMessageInfo.Status.READ;
+  for (let i = 0; i < 100 && !ctx.a.receipts.some((u) => u.key.id === sent.key.id && u.update.status === READ); i++)
+    await new Promise((res) => setTimeout(res, 100));
+  assert.ok(ctx.a.receipts.some((u) => u.key.id === sent.key.id && u.update.status === READ),
+    'A saw the read receipt: ' + JSON.stringify(ctx.a.receipts));
+  const log3 = await getJson(ctx.fw.http, '/messages?jid=' + encodeURIComponent(toB));
+  assert.equal(log3.messages.find((m) => m.id === sent.key.id).recipients[0].state, 'read');
 });
 
 test('group made by POST /groups: messages both ways', { timeout: 90000 }, async (t) => {
@@ -273,6 +283,8 @@ test('offline queue: a message to a stopped client arrives at its next login', {
   const m = log.messages.find((x) => x.id === s.key.id);
   assert.ok(m, 'logged');
   assert.equal(m.recipients[0].state, 'queued');
+  const q = readFileSync(join(ctx.state, 'fw', 'queue.json'), 'utf8');
+  assert.ok(q.includes(s.key.id), 'the queue is persisted in the state directory');
   ctx.b = await runClient(ctx.B, ctx.fw.ws, join(ctx.state, 'authB'), 'B',
     () => { throw new Error('QR on a saved login'); }, 30000);
   await waitFor(ctx.b, (m2) => textOf(m2) === 'while you were away', 'queued message after login');
