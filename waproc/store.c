@@ -18,6 +18,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "signal-keys.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -188,4 +189,73 @@ store_cred_delete(struct store *s, const char *name)
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Private parts of one-time prekeys about to be uploaded (priv || pub). */
+int
+store_prekeys_put(struct store *s, const struct signal_prekey *k, size_t n)
+{
+	sqlite3_stmt *st;
+	uint8_t rec[64];
+	size_t i;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	if (store_begin(s) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO prekeys (id, record, "
+	    "uploaded) VALUES (?, ?, 1) ON CONFLICT (id) DO UPDATE SET "
+	    "record = excluded.record, uploaded = 1", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		store_rollback(s);
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		memcpy(rec, k[i].kp.priv, 32);
+		memcpy(rec + 32, k[i].kp.pub, 32);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)k[i].id);
+		sqlite3_bind_blob(st, 2, rec, sizeof(rec), SQLITE_TRANSIENT);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = -1;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	memset(rec, 0, sizeof(rec));
+	if (rc == 0 && store_commit(s) == 0)
+		return 0;
+	store_rollback(s);
+	return -1;
+}
+
+int
+store_prekey_count(struct store *s)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM prekeys", -1, &st,
+	    NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Logged out: forget the account (keys, Signal state, LID map). */
+int
+store_forget_account(struct store *s)
+{
+	if (store_begin(s) == -1)
+		return -1;
+	if (store_exec(s, "DELETE FROM credentials; DELETE FROM prekeys; "
+	    "DELETE FROM signed_prekeys; DELETE FROM sessions; "
+	    "DELETE FROM identity_keys; DELETE FROM sender_keys; "
+	    "DELETE FROM sender_key_shared; DELETE FROM app_state_keys; "
+	    "DELETE FROM app_state_versions; DELETE FROM lid_map") != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s);
 }

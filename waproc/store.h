@@ -32,4 +32,12 @@ int		 store_cred_set(struct store *, const char *name,
 		    const uint8_t *val, size_t len);
 int		 store_cred_delete(struct store *, const char *name);
 
+struct signal_prekey;
+/* One-time prekeys about to be uploaded (one transaction).  0 or -1. */
+int		 store_prekeys_put(struct store *, const struct signal_prekey *,
+		    size_t n);
+int		 store_prekey_count(struct store *);
+/* Logged out: delete credentials, prekeys, Signal state, LID map. */
+int		 store_forget_account(struct store *);
+
 #endif

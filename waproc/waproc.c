@@ -1,14 +1,14 @@
 /*
  * waproc.c - one device's process: reads its environment (WAPROC_*, set
  * by devmgr), opens its store, says HELLO to devmgr with the one-time
- * token, and runs one single-threaded loop.  Stage 1: no WhatsApp
- * connection yet, so it reports "disconnected", answers /app/status
- * truthfully and every other device call with GOWA's 401 "not logged in"
- * (never a fake success).  Stops cleanly on SHUTDOWN or SIGTERM, and on
+ * token, and runs one single-threaded loop.  Stops cleanly on SHUTDOWN or SIGTERM, and on
  * its own when devmgr has been silent for 3 x HEARTBEAT_TIMEOUT_MS.
+ * The WhatsApp side lives in session.c (conn.c underneath): one zmq_poll
+ * over the devmgr socket, the signal pipe and conn's file descriptors.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +22,9 @@
 #include "config.h"
 #include "ctl.h"
 #include "ipc.h"
+#include "conn.h"
 #include "log.h"
+#include "session.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -68,34 +70,49 @@ valid_hash(const char *s)
 	return 1;
 }
 
-/* Does path (below /api, maybe with a query) name route? */
-static int
-path_is(const char *path, const char *route)
-{
-	size_t n = strlen(route);
+struct glue {
+	struct ctl	*ctl;
+	struct session	*sess;
+};
 
-	if (path == NULL || strncmp(path, route, n) != 0)
-		return 0;
-	return path[n] == '\0' || path[n] == '?' || (path[n] == '/' &&
-	    path[n + 1] == '\0');
+static void
+out_status(void *arg, const char *state, const char *jid,
+    const char *push_name, const char *cause)
+{
+	struct glue *g = arg;
+
+	/* Before the HELLO is accepted devmgr would drop it: announced
+	 * again once it is. */
+	if (ctl_ready(g->ctl))
+		ctl_status(g->ctl, state, jid, push_name, cause, NULL);
 }
 
-/* Device calls at stage 1: nothing is logged in yet. */
+static void
+out_event(void *arg, const char *type, const char *json)
+{
+	struct glue *g = arg;
+
+	if (ctl_ready(g->ctl))
+		ctl_event(g->ctl, type, json, NULL);
+}
+
+static void
+out_reply(void *arg, uint32_t reqid, int status, const char *code,
+    const char *message, const char *json)
+{
+	struct glue *g = arg;
+
+	ctl_reply(g->ctl, reqid, status, code, message, json);
+}
+
 static void
 on_call(struct ctl *c, uint32_t reqid, const Ipc__Request *req, void *arg)
 {
-	if (path_is(req->path, "/app/status")) {
-		ctl_reply(c, reqid, 200, "SUCCESS",
-		    "Connection status retrieved",
-		    "{\"code\":\"SUCCESS\",\"message\":\"Connection status "
-		    "retrieved\",\"results\":{\"is_connected\":false,"
-		    "\"is_logged_in\":false,\"device_id\":\"\"}}");
-		return;
-	}
-	ctl_reply(c, reqid, 401, "AUTHENTICATION_ERROR",
-	    "you are not logged in",
-	    "{\"code\":\"AUTHENTICATION_ERROR\",\"message\":"
-	    "\"you are not logged in\"}");
+	struct glue *g = arg;
+
+	(void)c;
+	session_call(g->sess, reqid, req->method, req->path,
+	    (const char *)req->query.data, req->query.len);
 }
 
 int
@@ -106,10 +123,14 @@ main(int argc, char *argv[])
 	struct store *store;
 	struct ctl *ctl;
 	struct sigaction sa;
-	zmq_pollitem_t items[2];
+	zmq_pollitem_t items[2 + CONN_POLLFDS_MAX];
+	struct pollfd pfd[CONN_POLLFDS_MAX];
+	struct session_out out;
+	struct conn_cfg cfg;
+	struct glue g;
 	void *zctx;
 	long wait;
-	int stop = 0, announced = 0, rc = 0;
+	int stop = 0, announced = 0, rc = 0, n, i, t;
 	char buf[16];
 
 	log_init("waproc", LOG_LVL_INFO);
@@ -152,6 +173,17 @@ main(int argc, char *argv[])
 		log_warnx("HELLO not sent yet; devmgr will retry us");
 	sodium_memzero(token, sizeof(token));
 
+	conn_cfg_default(&cfg);
+	memset(&out, 0, sizeof(out));
+	g.ctl = ctl;
+	out.arg = &g;
+	out.status = out_status;
+	out.event = out_event;
+	out.reply = out_reply;
+	g.sess = session_new(store, &cfg, &out);
+	/* Paired: connect now, in parallel with the HELLO. */
+	session_begin(g.sess);
+
 	while (!stop && !got_term) {
 		wait = ctl_tick(ctl, ipc_mono_ms());
 		if (wait < 0) {
@@ -159,12 +191,22 @@ main(int argc, char *argv[])
 			rc = 1;
 			break;
 		}
+		t = session_timeout_ms(g.sess);
+		if (t >= 0 && t < wait)
+			wait = t;
 		memset(items, 0, sizeof(items));
 		items[0].socket = ctl_socket(ctl);
 		items[0].events = ZMQ_POLLIN;
 		items[1].fd = sigpipe_fd[0];
 		items[1].events = ZMQ_POLLIN;
-		if (zmq_poll(items, 2, wait) == -1) {
+		n = session_pollfds(g.sess, pfd, CONN_POLLFDS_MAX);
+		for (i = 0; i < n; i++) {
+			items[2 + i].fd = pfd[i].fd;
+			items[2 + i].events = (short)((pfd[i].events & POLLIN ?
+			    ZMQ_POLLIN : 0) | (pfd[i].events & POLLOUT ?
+			    ZMQ_POLLOUT : 0));
+		}
+		if (zmq_poll(items, 2 + n, wait) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatalx("zmq_poll: %s", zmq_strerror(errno));
@@ -172,15 +214,16 @@ main(int argc, char *argv[])
 		if (items[1].revents & ZMQ_POLLIN)
 			while (read(sigpipe_fd[0], buf, sizeof(buf)) > 0)
 				;
+		session_service(g.sess);
 		if (items[0].revents & ZMQ_POLLIN)
-			stop = ctl_dispatch(ctl, on_call, store);
+			stop = ctl_dispatch(ctl, on_call, &g);
 		if (!announced && ctl_ready(ctl)) {
-			/* Up, but not logged in to WhatsApp (yet). */
-			ctl_status(ctl, "disconnected", NULL, NULL,
-			    "not logged in", NULL);
+			session_announce(g.sess);
 			announced = 1;
 		}
 	}
+	session_stop(g.sess);
+	session_free(g.sess);
 	ctl_free(ctl);
 	zmq_ctx_term(zctx);
 	store_close(store);
