@@ -57,6 +57,23 @@ def app_status(st, tok, h):
     return ((r.json or {}).get("results") or {})
 
 
+def fw_device(st, jid):
+    code, ans = fakewa(st, "GET", "/devices")
+    for d in (ans.get("devices", []) if isinstance(ans, dict) else []):
+        if d.get("jid") == jid:
+            return d
+    return None
+
+
+def connected_again(st, tok, h, jid, logins_before, secs=20):
+    """Status connected and fakewa saw a new login of jid."""
+    def ok():
+        d = fw_device(st, jid) or {}
+        return (d.get("logins", 0) > logins_before and d.get("connected")
+                and info(st, tok, h).get("status") == "connected")
+    return st.wait(ok, secs, 0.2)
+
+
 def raw_qr(r):
     """The QR text of a ?format=raw answer (JSON or text/plain)."""
     j = r.json
@@ -178,6 +195,80 @@ def main():
         t.ok(hooks and not bad, "%s: signed status webhook for connected" %
              WEB, lambda: [x["body"][:200] for x in sink.snapshot()])
 
+        jid = d.get("jid")
+
+        # the whole stack restarts: logged in again from the store, no QR
+        # (fakewa restarts too: its login counters start again at 0)
+        logins = 0
+        ws.close()
+        st.stop()
+        st.start()
+        tok = st.admin_token()
+        ok = connected_again(st, tok, h, jid, logins, 30)
+        t.ok(ok and app_status(st, tok, h).get("is_logged_in"),
+             "%s: stack restart: connected again without a QR" % WEB,
+             lambda: "%r %r\n%s" % (fw_device(st, jid), info(st, tok, h),
+                                     st.logs()))
+        ws = stack.WebSocket(st.host, st.api_port, "/ws?token=" + tok)
+        ws.recv_json(5)
+        ws.send(json.dumps({"type": "join-device", "deviceHash": h}))
+
+        # the waproc alone is killed: devmgr restarts it, it logs in again
+        logins = (fw_device(st, jid) or {}).get("logins", 0)
+        pid = st.waproc_pid(h)
+        if pid:
+            os.kill(pid, 9)
+        ok = connected_again(st, tok, h, jid, logins, 30)
+        t.ok(pid and ok, "%s: waproc killed: restarted, connected again"
+             % WEB, lambda: (pid, fw_device(st, jid), info(st, tok, h)))
+
+        # faults on the connection: each ends connected again, without a
+        # reconnect storm
+        for kind in ("drop", "515", "malformed", "badframe"):
+            logins = (fw_device(st, jid) or {}).get("logins", 0)
+            code, ans = fakewa(st, "POST", "/fault", {"jid": jid,
+                                                       "kind": kind})
+            ok = connected_again(st, tok, h, jid, logins, 20)
+            time.sleep(1.5)
+            after = (fw_device(st, jid) or {}).get("logins", 0)
+            t.ok(code == 200 and ok and after - logins <= 2,
+                 "%s: fault %s: reconnected, logged in again (%d login(s))"
+                 % (WEB, kind, after - logins),
+                 lambda: (code, ans, fw_device(st, jid), info(st, tok, h),
+                          st.logs()))
+
+        # replaced (440): failed, credentials kept, no reconnect
+        logins = (fw_device(st, jid) or {}).get("logins", 0)
+        code, ans = fakewa(st, "POST", "/fault", {"jid": jid, "kind": "440"})
+        ok = st.wait(lambda: info(st, tok, h).get("status") == "failed", 10,
+                     0.2)
+        time.sleep(2)
+        after = (fw_device(st, jid) or {}).get("logins", 0)
+        t.ok(code == 200 and ok and after == logins and
+             st.waproc_pid(h), "%s: fault 440: failed, no reconnect, "
+             "process up" % WEB, lambda: (ans, fw_device(st, jid),
+                                          info(st, tok, h)))
+        r = st.get("/api/app/reconnect", token=tok,
+                   headers={"deviceHash": h})
+        ok = connected_again(st, tok, h, jid, logins, 20)
+        t.ok(r.status == 200 and ok, "%s: /app/reconnect after 440: "
+             "connected" % WEB, lambda: (repr(r), info(st, tok, h)))
+        r = st.get("/api/app/login", token=tok, headers={"deviceHash": h})
+        t.ok(r.status == 400 and (r.json or {}).get("code") ==
+             "ALREADY_LOGGED_IN", "%s: /app/login when logged in: 400 "
+             "ALREADY_LOGGED_IN" % WEB, repr(r))
+        r = st.get("/api/app/devices", token=tok, headers={"deviceHash": h})
+        res = (r.json or {}).get("results")
+        t.ok(r.status == 200 and isinstance(res, list) and res and
+             res[0].get("device") == jid, "%s: /app/devices lists the "
+             "device" % WEB, repr(r))
+        r = st.post("/api/send/message", {"phone": "15550001111",
+                                          "message": "hi"}, token=tok,
+                    headers={"deviceHash": h})
+        t.ok(r.status in (200, 501) and (r.status == 200 or (r.json or {})
+             .get("code") == "NOT_IMPLEMENTED"), "%s: /send/message: sent "
+             "or 501, never a fake success" % WEB, repr(r))
+
         # the phone unlinks the device
         code, ans = fakewa(st, "POST", "/phone/logout", {"jid": d.get("jid")})
         out = st.wait(lambda: info(st, tok, h).get("status") in
@@ -197,12 +288,51 @@ def main():
         t.ok(isinstance(pc, str) and len(pc) == 9 and pc[4] == "-",
              "%s: GET /api/app/login-with-code: XXXX-XXXX" % WEB, repr(r))
         if pc:
-            code, ans = fakewa(st, "POST", "/phone/code",
-                               {"phone": PHONE2, "code": pc})
+            # the user types the code on the phone: only once the
+            # companion's hello reached the server (fakewa 400 before)
+            res = st.wait(lambda: (lambda x: x if x[0] == 200 else None)(
+                fakewa(st, "POST", "/phone/code",
+                       {"phone": PHONE2, "code": pc})), 10, 0.2)
+            code, ans = res or fakewa(st, "POST", "/phone/code",
+                                      {"phone": PHONE2, "code": pc})
             ok = st.wait(lambda: app_status(st, tok, h2).get("is_logged_in"),
                          30, 0.3)
             t.ok(code == 200 and ok, "%s: pair code typed on the phone: "
                  "logged in" % WEB, lambda: (code, ans, st.logs()))
+            jid2 = app_status(st, tok, h2).get("device_id")
+            r = st.request("DELETE", "/api/devices?deviceHash=" + h2,
+                           token=tok)
+            gone = st.wait(lambda: fw_device(st, jid2) is None, 10, 0.2)
+            t.ok(r.status == 200 and jid2 and gone, "%s: delete: the device "
+                 "unlinks from WhatsApp" % WEB,
+                 lambda: (repr(r), jid2, fakewa(st, "GET", "/devices")))
+
+        # the logged-out first device pairs again, then logs out via the API
+        r = st.wait(lambda: (lambda x: x if x.status == 200 else None)(
+            st.get("/api/app/login?format=raw", token=tok,
+                   headers={"deviceHash": h})), 20)
+        raw = raw_qr(r) if r else None
+        code, ans = fakewa(st, "POST", "/phone/scan",
+                           {"qr": raw or "", "phone": PHONE})
+        ok = st.wait(lambda: app_status(st, tok, h).get("is_logged_in"), 30,
+                     0.3)
+        t.ok(code == 200 and ok, "%s: logged out device pairs again" % WEB,
+             lambda: (repr(r), ans))
+        jid = app_status(st, tok, h).get("device_id")
+        r = st.get("/api/app/logout", token=tok, headers={"deviceHash": h})
+        out = st.wait(lambda: info(st, tok, h).get("status") ==
+                      "logged_out", 10, 0.2)
+        msgs = drain(ws, 2, lambda m: m.get("type") == "logged_out")
+        t.ok(r.status == 200 and out and fw_device(st, jid) is None,
+             "%s: GET /app/logout: logged_out, unlinked" % WEB,
+             lambda: (repr(r), info(st, tok, h), fw_device(st, jid)))
+        r = st.get("/api/app/status", token=tok, headers={"deviceHash": h})
+        res = (r.json or {}).get("results") or {}
+        t.ok(r.status == 200 and res.get("is_logged_in") is False,
+             "%s: status after logout: not logged in" % WEB, repr(r))
+        r = st.get("/api/app/devices", token=tok, headers={"deviceHash": h})
+        t.ok(r.status == 401, "%s: /app/devices after logout: 401" % WEB,
+             repr(r))
         ws.close()
     except stack.StackError as e:
         t.ok(False, "%s: DEMO stack starts" % WEB, str(e))
