@@ -22,7 +22,7 @@
 #include "xmalloc.h"
 
 #define LOG_MAX		2000	/* routed messages remembered */
-#define RCPT_MAX	64	/* recipients logged per message */
+#define RCPT_MAX	256	/* recipients logged per message */
 #define QUEUE_MAX	10000	/* queued stanzas, all devices */
 
 struct fw_logrcpt {
@@ -40,8 +40,8 @@ struct fw_logmsg {
 	int			 lid;		/* LID-addressed */
 	int			 group;
 	uint64_t		 t;
-	size_t			 nr;
-	struct fw_logrcpt	 r[RCPT_MAX];
+	size_t			 nr, rcap;
+	struct fw_logrcpt	*r;
 };
 
 static struct fw_logmsg *log_head, *log_tail;
@@ -269,6 +269,26 @@ fw_bundle_iq(struct fw_conn *c, const struct binnode *iq)
 
 /* -------------------------------------------------------------- usync */
 
+/* <user><contact>+15550001111</contact></user> (a number lookup). */
+static int
+contact_jid(const struct binnode *u, struct jid *j)
+{
+	struct binnode *ct = binnode_child(u, "contact");
+	char num[FW_PHONE_MAX];
+	size_t i, k = 0;
+
+	if (ct == NULL || (ct->type != BINNODE_STRING &&
+	    ct->type != BINNODE_BYTES))
+		return -1;
+	for (i = 0; i < ct->len && k + 1 < sizeof(num); i++)
+		if (ct->data[i] >= '0' && ct->data[i] <= '9')
+			num[k++] = (char)ct->data[i];
+	num[k] = '\0';
+	if (!fw_phone_valid(num))
+		return -1;
+	return jid_set(j, num, JID_SERVER_PN, 0);
+}
+
 void
 fw_usync_iq(struct fw_conn *c, const struct binnode *iq)
 {
@@ -307,8 +327,10 @@ fw_usync_iq(struct fw_conn *c, const struct binnode *iq)
 	rl = binnode_add_new(r, "list");
 	for (i = 0; i < l->nchildren; i++) {
 		u = l->children[i];
-		if (!binnode_tag_is(u, "user") ||
-		    binnode_attr_jid(u, "jid", &j) != 0)
+		if (!binnode_tag_is(u, "user"))
+			continue;
+		if (binnode_attr_jid(u, "jid", &j) != 0 &&
+		    contact_jid(u, &j) != 0)
 			continue;
 		ru = binnode_add_new(rl, "user");
 		binnode_set_attr_jid(ru, "jid", &j);
@@ -365,6 +387,7 @@ log_add(const char *id, const struct fw_device *from, const char *to,
 		log_head = m->next;
 		if (log_head == NULL)
 			log_tail = NULL;
+		free(m->r);
 		free(m);
 		log_n--;
 	}
@@ -697,7 +720,13 @@ relay_one(struct fw_logmsg *lm, const struct binnode *msg,
 		binnode_add_child(n, &ch);
 	}
 	if (lm->nr < RCPT_MAX) {
+		if (lm->nr == lm->rcap) {
+			lm->rcap = lm->rcap ? lm->rcap * 2 : 4;
+			lm->r = xreallocarray(lm->r, lm->rcap,
+			    sizeof(*lm->r));
+		}
 		r = &lm->r[lm->nr++];
+		memset(r, 0, sizeof(*r));
 		dev_jid(to, lid, &j);
 		jid_format(&j, r->jid, sizeof(r->jid));
 		buf_init(&types, sizeof(r->enc) - 1);
@@ -826,6 +855,8 @@ fw_message_in(struct fw_conn *c, const struct binnode *msg)
 				    c->id, id, j.user, j.server, j.device);
 				continue;
 			}
+			if (d == c->dev)
+				continue;	/* never back to the sender */
 			lid = jid_server_is(&j, JID_SERVER_LID);
 			lm->lid = lid;
 			relay_one(lm, msg, c->dev, d, NULL, e, NULL, lid);
@@ -859,9 +890,10 @@ route_receipt(struct fw_conn *c, const struct binnode *rc, const char *id)
 	struct fw_logmsg *lm = log_find(id);
 	struct fw_logrcpt *r;
 	struct fw_device *snd;
-	struct binnode *n;
+	struct binnode *n, *ch;
 	struct jid j;
 	const char *type = binnode_attr(rc, "type");
+	size_t i;
 	char me[JID_STR_MAX];
 	char gid[40];
 
@@ -897,6 +929,13 @@ route_receipt(struct fw_conn *c, const struct binnode *rc, const char *id)
 	if (type != NULL && *type != '\0')
 		binnode_set_attr(n, "type", type);
 	set_now(n);
+	/* a retry receipt's <retry>, <registration>, <keys> go along */
+	for (i = 0; i < rc->nchildren; i++) {
+		if (binnode_tag_is(rc->children[i], "list"))
+			continue;
+		ch = copy_node(rc->children[i]);
+		binnode_add_child(n, &ch);
+	}
 	deliver(snd, id, n);	/* queued until the sender acks it */
 	binnode_free(n);
 }

@@ -41,9 +41,9 @@ async function loadBaileys() {
   }
 }
 
-function startFakewa(stateDir) {
+function startFakewa(stateDir, ports = { ws: 0, http: 0, media: 0 }) {
   return new Promise((resolve, reject) => {
-    const args = ['-d', stateDir, '-p', '0', '-P', '0'];
+    const args = ['-d', stateDir, '-p', String(ports.ws), '-P', String(ports.http), '-M', String(ports.media)];
     if (process.env.FAKEWA_VERBOSE) args.push('-v');
     const p = spawn(fakewaBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
@@ -201,6 +201,10 @@ test('two Baileys clients pair with fakewa (two phones)', { timeout: 120000 }, a
 test('A -> B text and B -> A reply are relayed and decrypt', { timeout: 90000 }, async (t) => {
   if (!ctx.a || !ctx.b) { t.skip('clients not paired'); return; }
   const toB = PHONE_B + '@s.whatsapp.net', toA = PHONE_A + '@s.whatsapp.net';
+  // usync contact lookup (onWhatsApp): B is registered, a stranger is not
+  const look = await ctx.a.sock.onWhatsApp(PHONE_B, '15550007777');
+  // (Baileys drops numbers whose contact type is not "in")
+  assert.deepEqual(look.map((x) => [x.jid, x.exists]), [[toB, true]]);
   const sent = await ctx.a.sock.sendMessage(toB, { text: 'hello bob, this is alice' });
   const got = await waitFor(ctx.b, (m) => !m.key.fromMe && textOf(m) === 'hello bob, this is alice', 'A->B text');
   assert.equal(got.key.id, sent.key.id);
@@ -305,4 +309,28 @@ test('image: upload to the media host, relayed, downloaded and decrypted by B', 
   assert.match(got.message.imageMessage.url, new RegExp('^https://127\\.0\\.0\\.1:' + ctx.fw.media + '/'));
   const data = await ctx.B.downloadMediaMessage(got, 'buffer', {});
   assert.ok(Buffer.compare(data, blob) === 0, 'downloaded image equals the sent bytes');
+});
+
+test('offline queue survives a fakewa restart', { timeout: 90000 }, async (t) => {
+  if (!ctx.a || !ctx.b) { t.skip('clients not paired'); return; }
+  const bId = ctx.b.user.id;
+  ctx.b.sock.end(undefined);
+  for (let i = 0; i < 50; i++) {
+    const devs = await getJson(ctx.fw.http, '/devices');
+    if (!devs.devices.find((d) => d.jid === bId).connected) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const s = await ctx.a.sock.sendMessage(PHONE_B + '@s.whatsapp.net', { text: 'kept across a restart' });
+  await new Promise((res) => setTimeout(res, 200));
+  ctx.a.sock.end(undefined);
+  ctx.a = null;
+  const old = ctx.fw;
+  old.proc.kill('SIGTERM');
+  await new Promise((res) => old.proc.once('exit', res));
+  ctx.fw = null;
+  ctx.fw = await startFakewa(join(ctx.state, 'fw'), old);
+  ctx.b = await runClient(ctx.B, ctx.fw.ws, join(ctx.state, 'authB'), 'B',
+    () => { throw new Error('QR on a saved login'); }, 30000);
+  const got = await waitFor(ctx.b, (m) => textOf(m) === 'kept across a restart', 'queued message after a fakewa restart');
+  assert.equal(got.key.id, s.key.id);
 });
