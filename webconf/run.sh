@@ -125,6 +125,9 @@ prepare_web_dir() {
 		chmod 0750 "$WEB_DIR" "$WEB_DIR/www" "$WEB_DIR/www/_static" \
 		    "$WEB_DIR/errors" "$WEB_DIR/run"
 		chmod 0770 "$WEB_DIR/tmp" "$LOGS"
+		# logs of an earlier run: lighttpd opens them after dropping
+		# to WEB_USER
+		find "$LOGS" -type f -exec chmod 0660 {} + 2>/dev/null
 		chmod 0640 "$WEB_DIR"/www/_static/* "$WEB_DIR"/errors/*
 	fi
 }

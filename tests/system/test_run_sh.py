@@ -104,6 +104,27 @@ def t_second_instance():
         st.cleanup()
 
 
+def t_restart_same_dirs():
+    """Stop, then start again on the same VAR_DIR and WEB_DIR (make run
+    twice): every web server must reopen what the first run left."""
+    for web in stack.WEB_SERVERS:
+        st = Stack(web)
+        try:
+            st.start()
+            tok = st.admin_token()
+            st.stop()
+            st.start()
+            r = st.get("/api/devices", token=tok)
+            t.ok(r.status == 200, "%s: a second start on the same dirs "
+                 "works" % web, lambda: "%r\n%s" % (r, st.logs()))
+        except stack.StackError as e:
+            t.ok(False, "%s: a second start on the same dirs works" % web,
+                 str(e))
+        finally:
+            st.stop()
+            st.cleanup()
+
+
 def t_component_dies():
     st = Stack("nginx", env={"STACK_KEEP_GOING": "0"})
     try:
@@ -213,6 +234,7 @@ def t_demo():
 
 
 for fn in (t_unknown_server, t_port_taken, t_second_instance,
+           t_restart_same_dirs,
            t_component_dies, t_unprivileged, t_demo):
     try:
         fn()
