@@ -537,7 +537,7 @@ session_begin(struct session *s)
 		if (ensure_conn(s) != 0)
 			set_status(s, "failed", "bad server URL or root");
 	} else
-		set_status(s, "disconnected", "not logged in");
+		session_announce(s);	/* "disconnected": not logged in */
 }
 
 void
