@@ -428,6 +428,8 @@ fw_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
     void *user, void *in, size_t len)
 {
 	struct http_pss *s = user;
+	struct buf body;
+	char path[sizeof(s->path)];
 	int rc;
 
 	switch (reason) {
@@ -448,16 +450,26 @@ fw_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return reply_error(wsi, 413, "body too large");
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (strncmp(s->path, "/mms/", 5) == 0)
-			rc = media_upload(wsi, s->path, &s->body);
+		/*
+		 * Completing the transaction (in reply()) drops the protocol
+		 * and frees *s: take the body and path out first.
+		 */
+		body = s->body;
+		s->body_init = 0;
+		memset(&s->body, 0, sizeof(s->body));
+		snprintf(path, sizeof(path), "%s", s->path);
+		if (strncmp(path, "/mms/", 5) == 0)
+			rc = media_upload(wsi, path, &body);
 		else
-			rc = handle_post(wsi, s->path, &s->body);
-		buf_free(&s->body);
+			rc = handle_post(wsi, path, &body);
+		buf_free(&body);
 		return rc;
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
-		if (s != NULL && s->body_init)
+		if (s != NULL && s->body_init) {
 			buf_free(&s->body);
+			s->body_init = 0;
+		}
 		return 0;
 	default:
 		break;

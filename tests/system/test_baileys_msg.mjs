@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const fakewaBin = join(root, 'build', 'bin', 'fakewa');
+const fakewaBin = process.env.FAKEWA_BIN || join(root, 'build', 'bin', 'fakewa');
 const PHONE_A = '15550001111';
 const PHONE_B = '15550002222';
 
