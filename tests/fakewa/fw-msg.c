@@ -20,6 +20,7 @@
 #include "fakewa.h"
 #include "log.h"
 #include "xmalloc.h"
+#include "../../waproc/signal-keys.h"
 
 #define LOG_MAX		2000	/* routed messages remembered */
 #define RCPT_MAX	256	/* recipients logged per message */
@@ -206,6 +207,66 @@ add_bytes(struct binnode *n, const char *tag, const void *p, size_t len)
 	binnode_set_bytes(binnode_add_new(n, tag), p, len);
 }
 
+/*
+ * The fake phone (device 0) has a Signal identity so that clients which
+ * always include device 0 (whatsmeow, waproc) can encrypt to it: keys
+ * derived from the number, a fresh random one-time prekey per fetch.
+ * Nothing sent to device 0 is ever decrypted: fakewa swallows it.
+ */
+static void
+phone_key(const char *phone, const char *what, uint8_t priv[32])
+{
+	crypto_hash_sha256_state st;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const uint8_t *)what, strlen(what));
+	crypto_hash_sha256_update(&st, (const uint8_t *)phone, strlen(phone));
+	crypto_hash_sha256_final(&st, priv);
+	signal_clamp(priv);
+}
+
+static int
+phone_bundle(struct binnode *u, const char *phone)
+{
+	uint8_t ipriv[32], ipub[32], spriv[32], spub[32], ser[33], sig[64];
+	uint8_t opriv[32], opub[32], b[4], h[32];
+	struct binnode *sk, *k;
+	uint32_t oid;
+
+	phone_key(phone, "fakewa phone identity ", ipriv);
+	phone_key(phone, "fakewa phone signed prekey ", spriv);
+	crypto_scalarmult_base(ipub, ipriv);
+	crypto_scalarmult_base(spub, spriv);
+	signal_pub_serialize(ser, spub);
+	if (signal_sign(ipriv, ser, sizeof(ser), sig) != 0) {
+		sodium_memzero(ipriv, sizeof(ipriv));
+		return -1;
+	}
+	sodium_memzero(ipriv, sizeof(ipriv));
+	sodium_memzero(spriv, sizeof(spriv));
+	crypto_hash_sha256(h, (const uint8_t *)phone, strlen(phone));
+	put_u32be(b, 1 + get_u32be(h, 2) % 16380, 4);
+	add_bytes(u, "registration", b, 4);
+	b[0] = 5;
+	add_bytes(u, "type", b, 1);
+	add_bytes(u, "identity", ipub, 32);
+	sk = binnode_add_new(u, "skey");
+	put_u32be(b, 1, 3);
+	add_bytes(sk, "id", b, 3);
+	add_bytes(sk, "value", spub, 32);
+	add_bytes(sk, "signature", sig, 64);
+	randombytes_buf(opriv, sizeof(opriv));
+	signal_clamp(opriv);
+	crypto_scalarmult_base(opub, opriv);
+	sodium_memzero(opriv, sizeof(opriv));
+	oid = 1 + randombytes_uniform(SIGNAL_PREKEY_ID_MAX);
+	k = binnode_add_new(u, "key");
+	put_u32be(b, oid, 3);
+	add_bytes(k, "id", b, 3);
+	add_bytes(k, "value", opub, 32);
+	return 0;
+}
+
 static void
 bundle_user(struct binnode *list, const struct jid *j)
 {
@@ -215,6 +276,9 @@ bundle_user(struct binnode *list, const struct jid *j)
 	uint8_t b[4];
 
 	binnode_set_attr_jid(u, "jid", j);
+	if (j->device == 0 && jid_phone(j, phone, sizeof(phone)) == 0 &&
+	    phone_bundle(u, phone) == 0)
+		return;
 	if (jid_phone(j, phone, sizeof(phone)) == 0)
 		for (x = fw.devices; x != NULL; x = x->next)
 			if (strcmp(x->phone, phone) == 0 &&
@@ -338,6 +402,12 @@ fw_usync_iq(struct fw_conn *c, const struct binnode *iq)
 		if (want_dev) {
 			dl = binnode_add_new(binnode_add_new(ru, "devices"),
 			    "device-list");
+			for (d = fw.devices; known && d != NULL; d = d->next)
+				if (strcmp(d->phone, phone) == 0)
+					break;
+			if (known && d != NULL)		/* the phone */
+				binnode_set_attr(binnode_add_new(dl, "device"),
+				    "id", "0");
 			for (d = fw.devices; known && d != NULL; d = d->next) {
 				if (strcmp(d->phone, phone) != 0)
 					continue;
@@ -347,7 +417,8 @@ fw_usync_iq(struct fw_conn *c, const struct binnode *iq)
 				    v, NULL);
 			}
 		}
-		if (want_lid && known) {
+		/* a LID asked is its own LID: Baileys warns about X -> X */
+		if (want_lid && known && !jid_server_is(&j, JID_SERVER_LID)) {
 			snprintf(lu, sizeof(lu), "9%s", phone);
 			jid_set(&j, lu, JID_SERVER_LID, 0);
 			binnode_set_attr_jid(binnode_add_new(ru, "lid"),
@@ -821,9 +892,31 @@ group_message(struct fw_conn *c, const struct binnode *msg,
 	message_ack(c, msg, NULL);
 }
 
+/* A pairwise <enc> for a fake phone: logged, never delivered. */
+static void
+phone_swallow(struct fw_logmsg *lm, const struct jid *j,
+    const struct binnode *enc)
+{
+	struct fw_logrcpt *r;
+	const char *t = binnode_attr(enc, "type");
+
+	if (lm->nr >= RCPT_MAX)
+		return;
+	if (lm->nr == lm->rcap) {
+		lm->rcap = lm->rcap ? lm->rcap * 2 : 4;
+		lm->r = xreallocarray(lm->r, lm->rcap, sizeof(*lm->r));
+	}
+	r = &lm->r[lm->nr++];
+	memset(r, 0, sizeof(*r));
+	jid_format(j, r->jid, sizeof(r->jid));
+	snprintf(r->enc, sizeof(r->enc), "%s", t ? t : "");
+	snprintf(r->state, sizeof(r->state), "phone");
+}
+
 void
 fw_message_in(struct fw_conn *c, const struct binnode *msg)
 {
+	char phone[FW_PHONE_MAX];
 	struct binnode *parts, *t, *e;
 	struct fw_device *d;
 	struct fw_logmsg *lm;
@@ -850,6 +943,11 @@ fw_message_in(struct fw_conn *c, const struct binnode *msg)
 			    binnode_attr_jid(t, "jid", &j) != 0 ||
 			    (e = binnode_child(t, "enc")) == NULL)
 				continue;
+			if (j.device == 0 && jid_phone(&j, phone,
+			    sizeof(phone)) == 0) {
+				phone_swallow(lm, &j, e);
+				continue;
+			}
 			if ((d = device_for(&j)) == NULL) {
 				log_info("conn %u: %s: no device %s@%s:%u",
 				    c->id, id, j.user, j.server, j.device);
@@ -867,8 +965,6 @@ fw_message_in(struct fw_conn *c, const struct binnode *msg)
 		if ((d = device_for(&to)) != NULL) {
 			relay_one(lm, msg, c->dev, d, NULL, e, NULL, lid);
 		} else {
-			char phone[FW_PHONE_MAX];
-
 			if (jid_phone(&to, phone, sizeof(phone)) == 0)
 				for (d = fw.devices; d != NULL; d = d->next)
 					if (strcmp(d->phone, phone) == 0 &&
