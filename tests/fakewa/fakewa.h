@@ -6,7 +6,9 @@
  * small HTTP/1.1 JSON control API, with its state in a directory.
  *
  * fw-state.c: devices and persistence; fw-proto.c: the chat connections;
- * fw-http.c: the control API; fakewa.c: main and the loop.
+ * fw-msg.c: the message relay (bundles, usync, fan-out, receipts, offline
+ * queue, groups, media_conn); fw-http.c: the control API and the media
+ * host; fakewa.c: main and the loop.
  * Test tool only: never linked into a product program.
  */
 #ifndef FAKEWA_H

@@ -7,7 +7,10 @@
  *   POST /prekeys {"jid", "count"}    POST /message {"jid", "from"?, "id"?}
  *   GET  /messages?jid=   GET /groups   POST /groups {"subject","owner",
  *   "participants"}
- * Bodies are capped at 64 KiB; every answer is JSON.
+ * Bodies are capped at 64 KiB; every answer is JSON.  The same callback
+ * serves the media host (a third vhost, HTTPS): POST /mms/<type>/<token>
+ * ?auth= stores an encrypted blob (16 MiB cap), GET /mms-dl/<type>/<token>
+ * returns it; those two routes also answer on the control port.
  */
 #include <stdio.h>
 #include <stdlib.h>

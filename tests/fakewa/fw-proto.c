@@ -3,7 +3,8 @@
  * Noise XX responder, then binary nodes.  Plays the server's side of
  * pairing (pair-device refs, pair-success, pair-device-sign check, 515),
  * login (<success> or <failure 401>), prekey upload/count/digest, pings
- * both ways, logout, the pair-code exchange, and injected faults.
+ * both ways, logout, the pair-code exchange, and injected faults; hands
+ * messages, receipts, usync, bundle, group and media_conn IQs to fw-msg.c.
  * Everything a client sends is untrusted: a bad frame closes that
  * connection only.
  */
