@@ -853,6 +853,12 @@ worker_call(const struct ipc_msg *m, const char *hash, int64_t deadline,
 	uint8_t hdr[IPC_HDR_LEN];
 	Ipc__Reply *r;
 
+	if (w != NULL && (w->state == W_QUEUED || w->state == W_SPAWNED)) {
+		/* Started but not said HELLO yet: a moment, not an error. */
+		r = ipc_reply_new(503, "DEVICE_STARTING",
+		    "the device is starting; retry in a moment", NULL);
+		goto fail;
+	}
 	if (w == NULL || w->state != W_READY) {
 		r = ipc_reply_new(409, "DEVICE_NOT_RUNNING",
 		    "the device is not running", NULL);

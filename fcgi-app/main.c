@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,13 +227,18 @@ main_worker(struct app *a, int listenfd, int index)
 static pid_t
 main_spawn(struct app *a, int listenfd, int index)
 {
-	pid_t pid;
+	pid_t pid, master = getpid();
 
 	switch ((pid = fork())) {
 	case -1:
 		log_warn("fork");
 		return -1;
 	case 0:
+		/* A forked worker never outlives its master (kill -9). */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+			log_warn("prctl");
+		if (getppid() != master)
+			_exit(0);
 		main_worker(a, listenfd, index);
 	default:
 		return pid;
