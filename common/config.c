@@ -39,7 +39,7 @@ static struct config_key config_keys[] = {
 	{ "API_BODY_MAX", "10485760", 0, "largest JSON body in bytes", NULL },
 	{ "API_UPLOAD_MAX", "104857600", 0, "largest multipart body in bytes", NULL },
 	{ "TRUSTED_PROXIES", "", 0, "comma list of proxy addresses for X-Forwarded-For", NULL },
-	{ "IPC_TIMEOUT_MS", "2000", 0, "deadline of a control call", NULL },
+	{ "IPC_TIMEOUT_MS", "1500", 0, "deadline of a control call (devmgr down: 503 within 2 s)", NULL },
 	{ "DEVICE_CALL_TIMEOUT_MS", "30000", 0, "deadline of a device API call", NULL },
 	{ "MAX_PROCESSES", "1000", 0, "most waproc processes at once", NULL },
 	{ "WAPROC_PATH", "", 0, "waproc binary; default beside devmgr", NULL },
