@@ -144,6 +144,19 @@ set_status(struct session *s, const char *state, const char *cause)
 	    s->creds.push_name : NULL, cause);
 }
 
+static void
+ready_event(struct session *s)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "jid", json_object_new_string(s->creds.jid));
+	json_object_object_add(o, "pushName",
+	    json_object_new_string(s->creds.push_name));
+	event(s, "ready", o);
+}
+
+static int logged_in(const struct session *);
+
 void
 session_announce(struct session *s)
 {
@@ -151,6 +164,9 @@ session_announce(struct session *s)
 
 	s->out.status(s->out.arg, s->state, jid, jid ? s->creds.push_name :
 	    NULL, s->cause);
+	/* logged in before devmgr accepted the HELLO: the event too */
+	if (logged_in(s))
+		ready_event(s);
 }
 
 const char *
@@ -337,12 +353,7 @@ cb_state(void *arg, enum conn_state st, enum conn_cause cause)
 		s->code_requested = 0;
 		s->qr[0] = '\0';
 		set_status(s, name, NULL);
-		o = json_object_new_object();
-		json_object_object_add(o, "jid",
-		    json_object_new_string(s->creds.jid));
-		json_object_object_add(o, "pushName",
-		    json_object_new_string(s->creds.push_name));
-		event(s, "ready", o);
+		ready_event(s);
 		return;
 	case CONN_LOGGED_OUT:
 		s->was_connected = 0;
