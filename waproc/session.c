@@ -28,7 +28,7 @@
  * the code is handed out a little later so that a fast "phone" (a test)
  * never types it before the server knows it.
  */
-#define CODE_SETTLE_MS	150
+#define CODE_SETTLE_MS	500
 
 enum pend_kind { PEND_LOGIN = 1, PEND_LOGOUT, PEND_CODE };
 
