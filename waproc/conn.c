@@ -91,6 +91,20 @@ conn_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* A duration key: 100 ms .. 1 day, else def. */
+static int
+cfg_ms(const char *key, int def)
+{
+	long v = config_get_int(key);
+
+	if (v < 100 || v > 86400000L) {
+		log_warnx("config: %s=%ld out of range (100..86400000): "
+		    "using %d", key, v, def);
+		return def;
+	}
+	return (int)v;
+}
+
 void
 conn_cfg_default(struct conn_cfg *cfg)
 {
@@ -107,9 +121,11 @@ conn_cfg_default(struct conn_cfg *cfg)
 	payload_opts_default(&cfg->popts);
 	cfg->handshake_timeout_ms = 20000;
 	cfg->iq_timeout_ms = 60000;
-	cfg->keepalive_min_ms = 20000;
-	cfg->keepalive_max_ms = 30000;
-	cfg->keepalive_timeout_ms = 10000;
+	/* a ping every N .. 1.5 N ms while logged in */
+	cfg->keepalive_min_ms = cfg_ms("WA_KEEPALIVE_MS", 20000);
+	cfg->keepalive_max_ms = cfg->keepalive_min_ms +
+	    cfg->keepalive_min_ms / 2;
+	cfg->keepalive_timeout_ms = cfg_ms("WA_KEEPALIVE_TIMEOUT_MS", 10000);
 	cfg->backoff_min_ms = 1000;
 	cfg->backoff_max_ms = 300000;
 	cfg->stable_ms = 60000;

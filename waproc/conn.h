@@ -87,9 +87,9 @@ struct conn_cfg {
 	struct payload_opts	popts;
 	int			handshake_timeout_ms;	/* 20 s, to <success> */
 	int			iq_timeout_ms;		/* 60 s */
-	int			keepalive_min_ms;	/* 20 s */
-	int			keepalive_max_ms;	/* 30 s */
-	int			keepalive_timeout_ms;	/* 10 s */
+	int			keepalive_min_ms;	/* WA_KEEPALIVE_MS 20 s */
+	int			keepalive_max_ms;	/* 1.5 x min: 30 s */
+	int			keepalive_timeout_ms;	/* WA_KEEPALIVE_TIMEOUT_MS 10 s */
 	int			backoff_min_ms;		/* 1 s */
 	int			backoff_max_ms;		/* 5 min */
 	int			stable_ms;	/* logged in this long: reset */
@@ -125,7 +125,10 @@ struct conn_callbacks {
 	void	(*node)(void *arg, const struct binnode *);
 };
 
-/* Defaults: url = config WA_SERVER_URL, root = config WA_CERT_ROOT. */
+/*
+ * Defaults: url = config WA_SERVER_URL, root = config WA_CERT_ROOT,
+ * keepalive from WA_KEEPALIVE_MS / WA_KEEPALIVE_TIMEOUT_MS.
+ */
 void		 conn_cfg_default(struct conn_cfg *);
 
 struct conn	*conn_new(const struct conn_cfg *, struct creds *,

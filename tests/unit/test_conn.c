@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "log.h"
 #include "cert.h"
+#include "config.h"
 #include "conn.h"
 #include "creds.h"
 #include "pairing.h"
@@ -616,6 +617,31 @@ test_cert_reject(void)
 	cert_set_root_hex(fw.root);
 }
 
+/* WA_KEEPALIVE_MS / WA_KEEPALIVE_TIMEOUT_MS reach conn_cfg_default. */
+static void
+test_cfg_keepalive(void)
+{
+	struct conn_cfg cfg;
+
+	conn_cfg_default(&cfg);
+	T_EQ_INT(cfg.keepalive_min_ms, 20000, "default ping interval 20 s");
+	T_EQ_INT(cfg.keepalive_max_ms, 30000, "up to 30 s");
+	T_EQ_INT(cfg.keepalive_timeout_ms, 10000, "default ping timeout 10 s");
+	config_set("WA_KEEPALIVE_MS", "1500");
+	config_set("WA_KEEPALIVE_TIMEOUT_MS", "700");
+	conn_cfg_default(&cfg);
+	T_EQ_INT(cfg.keepalive_min_ms, 1500, "WA_KEEPALIVE_MS");
+	T_EQ_INT(cfg.keepalive_max_ms, 2250, "jitter up to 1.5 x");
+	T_EQ_INT(cfg.keepalive_timeout_ms, 700, "WA_KEEPALIVE_TIMEOUT_MS");
+	config_set("WA_KEEPALIVE_MS", "5");
+	config_set("WA_KEEPALIVE_TIMEOUT_MS", "soon");
+	conn_cfg_default(&cfg);
+	T_EQ_INT(cfg.keepalive_min_ms, 20000, "too small: default");
+	T_EQ_INT(cfg.keepalive_timeout_ms, 10000, "not a number: default");
+	config_set("WA_KEEPALIVE_MS", NULL);
+	config_set("WA_KEEPALIVE_TIMEOUT_MS", NULL);
+}
+
 /* Fault on a logged-in device; returns attempts used to recover. */
 static void
 fault_recovers(const char *kind, const char *phone, enum conn_cause want)
@@ -996,6 +1022,7 @@ main(int argc, char **argv)
 	if (getenv("WA_EXT_URL") != NULL)
 		return external();
 	T_RUN(test_creds_blob);
+	T_RUN(test_cfg_keepalive);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (mkdtemp(tmpl) == NULL)
 		return 1;
