@@ -123,6 +123,12 @@ struct conn_callbacks {
 	/* Any stanza conn/login did not consume (message, receipt, ...).
 	 * Notifications are acked after this returns. */
 	void	(*node)(void *arg, const struct binnode *);
+	/*
+	 * Pair-code flow (conn_pair_phone): the companion_hello carrying the
+	 * code reached the server and its IQ result came back, so the phone
+	 * may now take the code.  Again after a reconnect that re-sends it.
+	 */
+	void	(*pair_code_sent)(void *arg);
 };
 
 /*

@@ -258,6 +258,7 @@ static void
 code_hello_done(void *arg, const struct binnode *reply, int err)
 {
 	struct login *l = arg;
+	const struct conn_callbacks *cb = conn_callbacks(l->conn);
 	struct binnode *reg, *ref;
 
 	if (err != CONN_OK || reply == NULL ||
@@ -270,6 +271,9 @@ code_hello_done(void *arg, const struct binnode *reply, int err)
 	}
 	memcpy(l->code_ref, ref->data, ref->len);
 	l->code_ref[ref->len] = '\0';
+	log_info("pair code registered with the server");
+	if (cb->pair_code_sent)
+		cb->pair_code_sent(cb->arg);
 }
 
 static void

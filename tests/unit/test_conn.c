@@ -229,6 +229,7 @@ struct cl {
 	char		 qr[PAIRING_QR_MAX];
 	int		 nqr;
 	int		 paired, pair_errors, logged_in, logged_out;
+	int		 code_sent;	/* pair_code_sent callbacks */
 	int		 stream_errors, last_stream, nwait;
 	enum conn_cause	 causes[16];	/* of each WAITING */
 	size_t		 prekeys_seen;
@@ -270,6 +271,7 @@ cb_creds(void *arg, const struct creds *c)
 static void cb_pair(void *arg, const struct creds *c) { ((struct cl *)arg)->paired++; }
 static void cb_pair_err(void *arg, int e) { ((struct cl *)arg)->pair_errors++; }
 static void cb_in(void *arg) { ((struct cl *)arg)->logged_in++; }
+static void cb_code_sent(void *arg) { ((struct cl *)arg)->code_sent++; }
 
 static void
 cb_out(void *arg, int reason)
@@ -349,6 +351,7 @@ cl_open(struct cl *cl, const struct buf *blob, const struct conn_cfg *cfgp)
 	cb.logged_out = cb_out;
 	cb.stream_error = cb_stream;
 	cb.node = cb_node;
+	cb.pair_code_sent = cb_code_sent;
 	cl->c = conn_new(&cfg, &cl->creds, &cb);
 	conn_start(cl->c);
 }
@@ -532,8 +535,11 @@ test_pair_code(void)
 	nqr = cl.nqr;
 	T_EQ_INT(strlen(code), 9, "code XXXX-XXXX");
 	T_EQ_INT(code[4], '-', "code has its dash");
-	/* let companion_hello reach the server */
-	conn_run(cl.c, 300);
+	T_EQ_INT(cl.code_sent, 0, "pair_code_sent not before the server "
+	    "answered");
+	/* the companion_hello reaches the server and is answered */
+	T_OK(run_until(&cl, &cl.code_sent, 1, 5000), "pair_code_sent");
+	/* at once: the server knows the code (fakewa: 400 before) */
 	st = post("/phone/code", "{\"phone\":\"15550002222\","
 	    "\"code\":\"AAAA-AAAA\"}", err, sizeof(err));
 	T_EQ_INT(st, 200, "wrong code typed (accepted by the phone)");
@@ -551,6 +557,7 @@ test_pair_code(void)
 	T_EQ_INT(cl.paired, 1, "paired");
 	T_OK(strncmp(cl.creds.jid, "15550002222:", 12) == 0, "jid");
 	T_EQ_INT(cl.nqr, nqr, "no more QRs in pair-code mode");
+	T_EQ_INT(cl.code_sent, 1, "pair_code_sent once");
 	snprintf(jid, sizeof(jid), "%s", cl.creds.jid);
 	end = conn_now_ms() + 5000;
 	while (conn_now_ms() < end && device_int(jid, "prekeys") < 812)
