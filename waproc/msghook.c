@@ -53,6 +53,7 @@ static char		*wh_urls[MSGHOOK_URLS_MAX];
 static size_t		 wh_nurls;
 static char		*wh_secret;
 static int64_t		 wh_pruned;		/* monotonic ms */
+static int		 wh_finished;		/* wh_finish ran */
 
 static int64_t
 wh_clock(clockid_t c)
@@ -359,6 +360,7 @@ wh_finish(struct wh_xfer *x, CURLcode res)
 		    (long long)x->row);
 	wh_xfer_free(x);
 	wh_next_due = 0;
+	wh_finished = 1;
 }
 
 static void
@@ -389,6 +391,7 @@ wh_schedule(void)
 	if (wh_next_due < 0 || now < wh_next_due)
 		return;
 	n = 0;
+	wh_finished = 0;
 	if (wh_nactive < MSGHOOK_ACTIVE_MAX &&
 	    (n = store_wh_due(wh_store, now, due, MSGHOOK_ACTIVE_MAX -
 	    wh_nactive, wh_in_flight, NULL)) > 0) {
@@ -399,6 +402,13 @@ wh_schedule(void)
 		curl_multi_socket_action(wh_multi, CURL_SOCKET_TIMEOUT, 0,
 		    &running);
 		wh_check_done();
+		/* A transfer that ended in there (a fast receiver, a refused
+		 * connection) freed a slot and wants the queue looked at
+		 * again: the next service does, rather than in 250 ms. */
+		if (wh_finished) {
+			wh_next_due = 0;
+			return;
+		}
 	}
 	switch (store_wh_next_at(wh_store, &at)) {
 	case 0:
