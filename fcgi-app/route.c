@@ -178,6 +178,9 @@ const struct route route_table[] = {
 	{ GP, "/api/group/invite-link", DEV, CALL, NULL, 0, "group",
 	    "Invite link (reset=true for a new one)" },
 
+	{ M_GET, "/api/message/:message_id", DEV, CALL, NULL, 0,
+	    "message", "Status of a message (queued, sent, delivered, read, "
+	    "failed)" },
 	{ M_POST, "/api/message/:message_id/revoke", DEV, CALL, NULL, 0,
 	    "message", "Revoke a message" },
 	{ M_POST, "/api/message/:message_id/delete", DEV, CALL, NULL, 0,

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "creds.h"
 #include "log.h"
+#include "msgr.h"
 #include "session.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -54,6 +55,8 @@ struct session {
 	uint64_t		 code_ready_at;	/* conn_now_ms() */
 	uint64_t		 qr_expires;	/* conn_now_ms() */
 	struct pend		 pend[PEND_MAX];
+	struct msgr		*msgr;		/* messaging (msgr.c) */
+	int			 online;	/* msgr told: logged in */
 };
 
 static const char JSON_401[] = "{\"code\":\"AUTHENTICATION_ERROR\","
@@ -343,6 +346,14 @@ cb_state(void *arg, enum conn_state st, enum conn_cause cause)
 	    conn_cause_name(cause);
 	json_object *o;
 
+	if (st == CONN_LOGGED_IN && !s->online) {
+		s->online = 1;
+		msgr_set_conn(s->msgr, s->conn);
+		msgr_logged_in(s->msgr);
+	} else if (st != CONN_LOGGED_IN && s->online) {
+		s->online = 0;
+		msgr_disconnected(s->msgr);
+	}
 	if (s->quiet)
 		return;
 	name = session_lifecycle(st, cause, s->was_connected,
@@ -478,18 +489,46 @@ cb_stream_error(void *arg, int code, const char *conflict)
 static void
 cb_node(void *arg, const struct binnode *n)
 {
-	/* Messages, receipts ...: another issue (msg-node.c). */
-	(void)arg;
-	(void)n;
+	struct session *s = arg;
+
+	(void)msgr_node(s->msgr, n);
+}
+
+/* ----------------------------------------------------------- messaging */
+
+static void
+msgr_reply(void *arg, uint32_t reqid, int status, const char *code,
+    const char *message, const char *json)
+{
+	struct session *s = arg;
+
+	s->out.reply(s->out.arg, reqid, status, code, message, json);
+}
+
+static void
+msgr_event(void *arg, const char *type, const char *json)
+{
+	struct session *s = arg;
+
+	s->out.event(s->out.arg, type, json);
+}
+
+static void
+msgr_creds(void *arg)
+{
+	struct session *s = arg;
+
+	(void)creds_save(s, &s->creds);
 }
 
 /* ---------------------------------------------------------------- core */
 
 struct session *
 session_new(struct store *st, const struct conn_cfg *cfg,
-    const struct session_out *out)
+    const struct session_out *out, const char *device_hash)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
+	struct msgr_out mo;
 
 	s->store = st;
 	s->cfg = *cfg;
@@ -497,6 +536,12 @@ session_new(struct store *st, const struct conn_cfg *cfg,
 	snprintf(s->state, sizeof(s->state), "disconnected");
 	snprintf(s->cause, sizeof(s->cause), "not logged in");
 	creds_load(s);
+	memset(&mo, 0, sizeof(mo));
+	mo.arg = s;
+	mo.reply = msgr_reply;
+	mo.event = msgr_event;
+	mo.creds_changed = msgr_creds;
+	s->msgr = msgr_new(st, &s->creds, device_hash, &mo);
 	return s;
 }
 
@@ -507,6 +552,7 @@ session_free(struct session *s)
 		return;
 	if (s->conn != NULL)
 		conn_free(s->conn);
+	msgr_free(s->msgr);
 	creds_clear(&s->creds);
 	free(s);
 }
@@ -532,6 +578,7 @@ ensure_conn(struct session *s)
 		cb.stream_error = cb_stream_error;
 		cb.node = cb_node;
 		s->conn = conn_new(&s->cfg, &s->creds, &cb);
+		msgr_set_conn(s->msgr, s->conn);
 	}
 	st = conn_state(s->conn);
 	if (st == CONN_IDLE || st == CONN_STOPPED || st == CONN_LOGGED_OUT ||
@@ -591,9 +638,12 @@ session_timeout_ms(struct session *s)
 {
 	uint64_t now = conn_now_ms();
 	int t = s->conn != NULL ? conn_timeout_ms(s->conn) : -1;
+	int mt = msgr_timeout_ms(s->msgr);
 	int pairing = s->conn != NULL && conn_state(s->conn) == CONN_PAIRING;
 	size_t i;
 
+	if (mt >= 0 && (t < 0 || mt < t))
+		t = mt;
 	for (i = 0; i < PEND_MAX; i++)
 		if (s->pend[i].kind != 0) {
 			uint64_t dl = s->pend[i].deadline;
@@ -619,6 +669,7 @@ session_service(struct session *s)
 
 	if (s->conn != NULL)
 		conn_service(s->conn);
+	msgr_service(s->msgr);
 	now = conn_now_ms();
 	if (s->code_requested && s->conn != NULL && conn_state(s->conn) ==
 	    CONN_PAIRING && s->code_ready_at != 0 && now >= s->code_ready_at)
@@ -843,11 +894,11 @@ call_devices(struct session *s, uint32_t reqid)
 
 void
 session_call(struct session *s, uint32_t reqid, const char *method,
-    const char *path, const char *query, size_t qlen)
+    const char *path, const char *query, size_t qlen, const char *body,
+    size_t blen, const char *idem_key)
 {
 	char route[256], phone[64], msg[320];
 
-	(void)method;
 	route_of(path != NULL ? path : "", route, sizeof(route));
 	if (strcmp(route, "/app/status") == 0) {
 		call_status(s, reqid);
@@ -874,6 +925,9 @@ session_call(struct session *s, uint32_t reqid, const char *method,
 		call_reconnect(s, reqid);
 	else if (strcmp(route, "/app/devices") == 0)
 		call_devices(s, reqid);
+	else if (msgr_call(s->msgr, reqid, method, route, query, qlen, body,
+	    blen, idem_key != NULL && *idem_key ? idem_key : NULL))
+		return;
 	else {
 		snprintf(msg, sizeof(msg), "%s is not implemented yet", route);
 		reply(s, reqid, 501, "NOT_IMPLEMENTED", msg, NULL);

@@ -39,16 +39,18 @@ struct session_out {
 #define SESSION_LOGOUT_WAIT_MS	2500
 
 struct session	*session_new(struct store *, const struct conn_cfg *,
-		    const struct session_out *);
+		    const struct session_out *, const char *device_hash);
 void		 session_free(struct session *);
 /* Connect when paired; report the first status. */
 void		 session_begin(struct session *);
 /* (Re)send the current status (e.g. once devmgr accepted the HELLO). */
 void		 session_announce(struct session *);
-/* A device call: path below /api (maybe with "?query"), query JSON. */
+/* A device call: path below /api (maybe with "?query"), query JSON, body
+ * JSON, Idempotency-Key (NULL or "": none). */
 void		 session_call(struct session *, uint32_t reqid,
 		    const char *method, const char *path, const char *query,
-		    size_t qlen);
+		    size_t qlen, const char *body, size_t blen,
+		    const char *idem_key);
 /* Event loop. */
 int		 session_pollfds(struct session *, struct pollfd *, int max);
 int		 session_timeout_ms(struct session *);

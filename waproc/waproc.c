@@ -24,6 +24,7 @@
 #include "ipc.h"
 #include "conn.h"
 #include "log.h"
+#include "msghook.h"
 #include "session.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -112,7 +113,9 @@ on_call(struct ctl *c, uint32_t reqid, const Ipc__Request *req, void *arg)
 
 	(void)c;
 	session_call(g->sess, reqid, req->method, req->path,
-	    (const char *)req->query.data, req->query.len);
+	    (const char *)req->query.data, req->query.len,
+	    (const char *)req->json.data, req->json.len,
+	    req->idempotency_key);
 }
 
 int
@@ -123,7 +126,7 @@ main(int argc, char *argv[])
 	struct store *store;
 	struct ctl *ctl;
 	struct sigaction sa;
-	zmq_pollitem_t items[2 + CONN_POLLFDS_MAX];
+	zmq_pollitem_t items[2 + CONN_POLLFDS_MAX + MSGHOOK_ACTIVE_MAX + 4];
 	struct pollfd pfd[CONN_POLLFDS_MAX];
 	struct session_out out;
 	struct conn_cfg cfg;
@@ -131,6 +134,8 @@ main(int argc, char *argv[])
 	void *zctx;
 	long wait;
 	int stop = 0, announced = 0, rc = 0, n, i, t;
+	size_t nh;
+	long ht;
 	char buf[16];
 
 	log_init("waproc", LOG_LVL_INFO);
@@ -180,7 +185,18 @@ main(int argc, char *argv[])
 	out.status = out_status;
 	out.event = out_event;
 	out.reply = out_reply;
-	g.sess = session_new(store, &cfg, &out);
+	g.sess = session_new(store, &cfg, &out, device);
+	/* Message webhooks: the queue in store.db, resumed where it was. */
+	if (msghook_set_target(getenv("WEBHOOK_URL"),
+	    getenv("WEBHOOK_SECRET")) != 0)
+		log_warnx("WEBHOOK_URL unusable: message webhooks are off");
+	if (getenv("WEBHOOK_SECRET") != NULL) {
+		sodium_memzero(getenv("WEBHOOK_SECRET"),
+		    strlen(getenv("WEBHOOK_SECRET")));
+		unsetenv("WEBHOOK_SECRET");
+	}
+	if (msghook_init(store, NULL) != 0)
+		fatalx("cannot start the message webhook queue");
 	/* Paired: connect now, in parallel with the HELLO. */
 	session_begin(g.sess);
 
@@ -194,6 +210,9 @@ main(int argc, char *argv[])
 		t = session_timeout_ms(g.sess);
 		if (t >= 0 && t < wait)
 			wait = t;
+		ht = msghook_timeout_ms();
+		if (ht >= 0 && ht < wait)
+			wait = ht;
 		memset(items, 0, sizeof(items));
 		items[0].socket = ctl_socket(ctl);
 		items[0].events = ZMQ_POLLIN;
@@ -206,7 +225,9 @@ main(int argc, char *argv[])
 			    ZMQ_POLLIN : 0) | (pfd[i].events & POLLOUT ?
 			    ZMQ_POLLOUT : 0));
 		}
-		if (zmq_poll(items, 2 + n, wait) == -1) {
+		nh = msghook_pollfds(items + 2 + n, sizeof(items) /
+		    sizeof(items[0]) - 2 - (size_t)n);
+		if (zmq_poll(items, 2 + n + (int)nh, wait) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatalx("zmq_poll: %s", zmq_strerror(errno));
@@ -215,6 +236,7 @@ main(int argc, char *argv[])
 			while (read(sigpipe_fd[0], buf, sizeof(buf)) > 0)
 				;
 		session_service(g.sess);
+		msghook_service(items + 2 + n, nh);
 		if (items[0].revents & ZMQ_POLLIN)
 			stop = ctl_dispatch(ctl, on_call, &g);
 		if (!announced && ctl_ready(ctl)) {
@@ -224,6 +246,7 @@ main(int argc, char *argv[])
 	}
 	session_stop(g.sess);
 	session_free(g.sess);
+	msghook_cleanup();
 	ctl_free(ctl);
 	zmq_ctx_term(zctx);
 	store_close(store);

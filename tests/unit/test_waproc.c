@@ -120,7 +120,7 @@ sess_open(struct store *st, struct cap *c, const struct conn_cfg *cfg)
 		snprintf(def.url, sizeof(def.url), "ws://127.0.0.1:9/ws/chat");
 		cfg = &def;
 	}
-	return session_new(st, cfg, &o);
+	return session_new(st, cfg, &o, "0123456789abcdef");
 }
 
 static void
@@ -129,7 +129,8 @@ call(struct session *s, struct cap *c, uint32_t id, const char *path,
 {
 	c->nreplies = 0;
 	c->status = 0;
-	session_call(s, id, "GET", path, query, query ? strlen(query) : 0);
+	session_call(s, id, "GET", path, query, query ? strlen(query) : 0,
+	    NULL, 0, NULL);
 }
 
 static struct store *
@@ -285,10 +286,13 @@ test_creds_roundtrip(void)
 	call(s, &c, 4, "/app/login-with-code?phone=15551112222", NULL);
 	T_EQ_STR(c.code, "ALREADY_LOGGED_IN", "login-with-code when paired");
 	call(s, &c, 5, "/send/message", NULL);
-	T_EQ_INT(c.status, 501, "send: 501");
-	T_OK(strstr(c.body, "NOT_IMPLEMENTED") &&
-	    strstr(c.body, "/send/message is not implemented yet"),
-	    "501 body: %s", c.body);
+	T_EQ_INT(c.status, 400, "send without a body: 400");
+	T_OK(strstr(c.body, "VALIDATION_ERROR") &&
+	    strstr(c.body, "phone: cannot be blank."),
+	    "GOWA's validation text: %s", c.body);
+	call(s, &c, 51, "/message/3EB0AABBCCDDEEFF0011/star", NULL);
+	T_OK(c.status == 501 && strstr(c.body, "NOT_IMPLEMENTED"),
+	    "star: 501 %s", c.body);
 	call(s, &c, 6, "/group/info?groupId=1", NULL);
 	T_OK(c.status == 501 && strstr(c.body, "\"/group/info is not"),
 	    "route without its query: %s", c.body);

@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""test_e2e_msg.py - messaging end to end through a real web server: two
+devices of ours, paired through tests/fakewa (which only relays Signal
+ciphertexts: it never sees plaintext), send each other messages through the
+REST API.  Checks: the send is answered with an id before it is sent, the
+peer's signed message webhook carries the text, the sender's status goes
+sent -> delivered, GET /api/chats and /api/chat/:jid/messages read the
+store, an Idempotency-Key retry sends nothing twice, replies and every
+non-media kind, a group message reaches the other member, an undecryptable
+message gets a retry receipt and no crash, and the durable outbox: the
+sending waproc killed (-9) in the middle of a burst, every accepted message
+arrives exactly once.  TAP on stdout.
+
+WEB_SERVER (env) picks the web server, nginx by default.
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stack  # noqa: E402
+from stack import Stack, Tap  # noqa: E402
+
+WEB = os.environ.get("WEB_SERVER", "nginx")
+BIN = os.environ.get("BIN_DIR") or stack.BIN
+BURST = int(os.environ.get("MSG_BURST", "200"))
+PA = "15551240001"
+PB = "15551240002"
+SECRET_A = "hook-secret-a"
+SECRET_B = "hook-secret-b"
+t = Tap()
+
+
+def fakewa(st, method, path, body=None):
+    port = int(st.state()["fakewa_url"].rsplit(":", 1)[1])
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, body=json.dumps(body) if body else None,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data)
+        except ValueError:
+            return r.status, data
+    finally:
+        c.close()
+
+
+def raw_qr(st, tok, h):
+    r = st.wait(lambda: (lambda x: x if x.status == 200 else None)(
+        st.get("/api/login?format=raw", token=tok,
+               headers={"deviceHash": h})), 30, 0.3)
+    if r is None:
+        return None
+    j = r.json
+    if isinstance(j, dict):
+        return ((j.get("results") or {}).get("qr_string") or j.get("qr"))
+    return r.body.decode().strip()
+
+
+def pair(st, tok, name, phone, sink, secret):
+    r = st.post("/api/devices", {"autoStart": True, "name": name,
+                                 "webhookUrl": sink.url,
+                                 "webhookSecret": secret}, token=tok)
+    h = (r.json or {}).get("deviceHash")
+    if not h:
+        return None, None
+    qr = raw_qr(st, tok, h)
+    if not qr:
+        return h, None
+    code, ans = fakewa(st, "POST", "/phone/scan", {"qr": qr, "phone": phone})
+    if code != 200:
+        return h, None
+
+    def logged_in():
+        r = st.get("/api/app/status", token=tok, headers={"deviceHash": h})
+        return ((r.json or {}).get("results") or {}).get("is_logged_in")
+    if not st.wait(logged_in, 30, 0.2):
+        return h, None
+    return h, ans.get("jid")
+
+
+def send(st, tok, h, route, body, headers=None):
+    hd = {"deviceHash": h}
+    hd.update(headers or {})
+    return st.post("/api/send/" + route, body, token=tok, headers=hd)
+
+
+def hooks(sink, pred=None):
+    out = []
+    for x in sink.snapshot():
+        try:
+            b = json.loads(x["body"])
+        except ValueError:
+            continue
+        if pred is None or pred(b):
+            out.append((x, b))
+    return out
+
+
+def signed(x, secret):
+    want = "sha256=" + hmac.new(secret.encode(), x["body"],
+                                hashlib.sha256).hexdigest()
+    return x["headers"].get("x-hub-signature-256") == want
+
+
+def text_of(b):
+    m = b.get("message") if isinstance(b.get("message"), dict) else {}
+    return m.get("text") or b.get("text") or ""
+
+
+def msg_status(st, tok, h, mid):
+    r = st.get("/api/message/" + mid, token=tok, headers={"deviceHash": h})
+    return ((r.json or {}).get("results") or {}).get("status")
+
+
+def main():
+    if not os.access(os.path.join(BIN, "fakewa"), os.X_OK):
+        t.skip("messaging end to end", "fakewa not built")
+        return
+    sink_a, sink_b = stack.WebhookSink(), stack.WebhookSink()
+    st = Stack(WEB, env={"DEMO": "1", "FAKEWA_PORT": stack.free_port(),
+                         "FAKEWA_HTTP_PORT": stack.free_port(),
+                         "LOG_LEVEL": "info"})
+    try:
+        st.start()
+        tok = st.admin_token()
+        ha, ja = pair(st, tok, "alice", PA, sink_a, SECRET_A)
+        hb, jb = pair(st, tok, "bob", PB, sink_b, SECRET_B)
+        if not t.ok(ja and jb, "%s: two devices paired through fakewa" % WEB,
+                    lambda: (ha, ja, hb, jb, st.logs())):
+            return
+
+        # ---- 1:1 text, A -> B
+        r = send(st, tok, ha, "message", {"phone": PB, "message": "hello bob"})
+        mid = ((r.json or {}).get("results") or {}).get("message_id")
+        t.ok(r.status == 200 and mid and (r.json or {}).get("code") ==
+             "SUCCESS", "%s: POST /api/send/message answers 200 with an id" %
+             WEB, repr(r))
+        got = st.wait(lambda: hooks(sink_b, lambda b: b.get("id") == mid or
+                                    (b.get("message") or {}).get("id") ==
+                                    mid), 20, 0.2)
+        t.ok(got and text_of(got[0][1]) == "hello bob",
+             "%s: B's message webhook carries the text" % WEB,
+             lambda: (hooks(sink_b), st.logs(60)))
+        t.ok(got and signed(got[0][0], SECRET_B),
+             "%s: B's webhook is signed with B's secret (X-Hub-Signature-256)"
+             % WEB, lambda: got and got[0][0]["headers"])
+        body = got[0][1] if got else {}
+        t.ok(body.get("device_hash") == hb and body.get("event") == "message"
+             and body.get("event_id") and str(body.get("from", "")).
+             startswith(PA), "%s: webhook body: device_hash, event, event_id,"
+             " from" % WEB, lambda: body)
+        ok = st.wait(lambda: msg_status(st, tok, ha, mid) in ("delivered",
+                                                              "read"), 20,
+                     0.2)
+        t.ok(ok, "%s: A's message status becomes delivered" % WEB,
+             lambda: (msg_status(st, tok, ha, mid), st.logs(40)))
+        acks = st.wait(lambda: hooks(sink_a, lambda b: b.get("event") ==
+                                     "message.ack"), 10, 0.2)
+        t.ok(acks and all(signed(x, SECRET_A) for x, _ in acks),
+             "%s: A gets a signed message.ack webhook" % WEB,
+             lambda: hooks(sink_a))
+
+        # ---- the store: chats and messages
+        r = st.get("/api/chats", token=tok, headers={"deviceHash": hb})
+        data = ((r.json or {}).get("results") or {}).get("data") or []
+        t.ok(r.status == 200 and any(str(c.get("jid", "")).startswith(PA)
+                                     for c in data),
+             "%s: GET /api/chats on B lists A's chat" % WEB, repr(r))
+        r = st.get("/api/chat/%s@s.whatsapp.net/messages" % PA, token=tok,
+                   headers={"deviceHash": hb})
+        data = ((r.json or {}).get("results") or {}).get("data") or []
+        t.ok(r.status == 200 and any(m.get("id") == mid and
+                                     m.get("content") == "hello bob"
+                                     for m in data),
+             "%s: GET /api/chat/:jid/messages on B has the message" % WEB,
+             repr(r))
+
+        # ---- B replies, quoting
+        r = send(st, tok, hb, "message", {"phone": PA, "message": "hi alice",
+                                          "reply_message_id": mid})
+        mid2 = ((r.json or {}).get("results") or {}).get("message_id")
+        got = st.wait(lambda: hooks(sink_a, lambda b: text_of(b) ==
+                                    "hi alice"), 20, 0.2)
+        t.ok(r.status == 200 and got and signed(got[0][0], SECRET_A),
+             "%s: B's reply reaches A's webhook, signed" % WEB,
+             lambda: (repr(r), hooks(sink_a)))
+        t.ok(got and mid in json.dumps(got[0][1]),
+             "%s: the reply names the quoted message" % WEB,
+             lambda: got and got[0][1])
+        _ = mid2
+
+        # ---- idempotency: the same key twice -> one message
+        key = "idem-%d" % os.getpid()
+        r1 = send(st, tok, ha, "message", {"phone": PB, "message": "once"},
+                  {"Idempotency-Key": key})
+        r2 = send(st, tok, ha, "message", {"phone": PB, "message": "once"},
+                  {"Idempotency-Key": key})
+        i1 = ((r1.json or {}).get("results") or {}).get("message_id")
+        i2 = ((r2.json or {}).get("results") or {}).get("message_id")
+        t.ok(r1.status == 200 and r2.status == 200 and i1 and i1 == i2,
+             "%s: a retried request with the same Idempotency-Key returns "
+             "the first id" % WEB, lambda: (repr(r1), repr(r2)))
+        st.wait(lambda: hooks(sink_b, lambda b: text_of(b) == "once"), 15)
+        time.sleep(1.0)
+        t.ok(len(hooks(sink_b, lambda b: text_of(b) == "once")) == 1,
+             "%s: ... and B receives it once" % WEB,
+             lambda: hooks(sink_b, lambda b: text_of(b) == "once"))
+
+        # ---- validation
+        r = send(st, tok, ha, "message", {"phone": "", "message": "x"})
+        t.ok(r.status == 400 and (r.json or {}).get("code") ==
+             "VALIDATION_ERROR", "%s: blank phone: 400 VALIDATION_ERROR" %
+             WEB, repr(r))
+
+        # ---- other kinds
+        kinds = [("contact", {"phone": PB, "contact_name": "Carol",
+                              "contact_phone": "15557654321"}, "Carol"),
+                 ("location", {"phone": PB, "latitude": "-6.2",
+                               "longitude": "106.8"}, None),
+                 ("link", {"phone": PB, "link": "https://example.org/x",
+                           "caption": "see this"}, "see this"),
+                 ("poll", {"phone": PB, "question": "Lunch?",
+                           "options": ["pizza", "sushi"],
+                           "max_answer": 1}, None)]
+        for route, b, _ in kinds:
+            r = send(st, tok, ha, route, b)
+            kid = ((r.json or {}).get("results") or {}).get("message_id")
+            got = st.wait(lambda: hooks(sink_b, lambda x: x.get("id") == kid
+                                        or (x.get("message") or {}).get("id")
+                                        == kid), 20, 0.2) if kid else None
+            t.ok(r.status == 200 and got,
+                 "%s: /send/%s reaches B's webhook" % (WEB, route),
+                 lambda: (repr(r), hooks(sink_b)[-3:]))
+        r = st.post("/api/message/%s/reaction" % mid2, {"phone": PB,
+                                                         "emoji": "👍"},
+                    token=tok, headers={"deviceHash": ha})
+        got = st.wait(lambda: hooks(sink_b, lambda b: b.get("event") ==
+                                    "message.reaction" or "reaction" in b),
+                      20, 0.2)
+        t.ok(r.status == 200 and got, "%s: a reaction reaches B as "
+             "message.reaction" % WEB, lambda: (repr(r), hooks(sink_b)[-3:]))
+        r = st.post("/api/message/%s/revoke" % mid, {"phone": PB}, token=tok,
+                    headers={"deviceHash": ha})
+        got = st.wait(lambda: hooks(sink_b, lambda b: b.get("event") ==
+                                    "message.revoked"), 20, 0.2)
+        t.ok(r.status == 200 and got, "%s: a revoke reaches B as "
+             "message.revoked" % WEB, lambda: (repr(r), hooks(sink_b)[-3:]))
+
+        # ---- group
+        code, g = fakewa(st, "POST", "/groups", {"subject": "team",
+                                                  "owner": PA,
+                                                  "participants": [PB]})
+        gid = g.get("jid") if isinstance(g, dict) else None
+        r = send(st, tok, ha, "message", {"phone": gid or "",
+                                          "message": "hello group"})
+        got = st.wait(lambda: hooks(sink_b, lambda b: text_of(b) ==
+                                    "hello group"), 20, 0.2)
+        t.ok(code == 200 and r.status == 200 and got and
+             gid.split("@")[0] in json.dumps(got[0][1]),
+             "%s: a group message from A reaches B, in the group" % WEB,
+             lambda: (g, repr(r), hooks(sink_b)[-3:], st.logs(40)))
+        r = send(st, tok, hb, "message", {"phone": gid or "",
+                                          "message": "group reply"})
+        got = st.wait(lambda: hooks(sink_a, lambda b: text_of(b) ==
+                                    "group reply"), 20, 0.2)
+        t.ok(r.status == 200 and got, "%s: B answers in the group, A gets "
+             "it" % WEB, lambda: (repr(r), hooks(sink_a)[-3:]))
+
+        # ---- undecryptable: a retry receipt, no crash
+        code, d0 = fakewa(st, "GET", "/devices")
+        before = [d for d in d0.get("devices", []) if d.get("jid") == jb]
+        r0 = before[0].get("receipts", 0) if before else 0
+        fakewa(st, "POST", "/message", {"jid": jb, "from":
+                                        PA + "@s.whatsapp.net",
+                                        "id": "3EB0BADBADBADBAD0001"})
+
+        def more_receipts():
+            code, d = fakewa(st, "GET", "/devices")
+            x = [e for e in d.get("devices", []) if e.get("jid") == jb]
+            return x and x[0].get("receipts", 0) > r0
+        t.ok(st.wait(more_receipts, 10, 0.2),
+             "%s: garbage ciphertext gets a (retry) receipt" % WEB,
+             lambda: fakewa(st, "GET", "/devices"))
+        pid_b = st.waproc_pid(hb)
+        r = send(st, tok, ha, "message", {"phone": PB, "message": "still ok"})
+        got = st.wait(lambda: hooks(sink_b, lambda b: text_of(b) ==
+                                    "still ok"), 20, 0.2)
+        t.ok(got and pid_b and st.waproc_pid(hb) == pid_b,
+             "%s: ... and B's waproc lives on and still receives" % WEB,
+             lambda: (pid_b, st.waproc_pid(hb), st.logs(30)))
+
+        # ---- durability: kill -9 the sender in the middle of a burst
+        ids = []
+        pid_a = st.waproc_pid(ha)
+        for i in range(BURST):
+            r = send(st, tok, ha, "message", {"phone": PB,
+                                              "message": "burst %d" % i})
+            if r.status == 200:
+                ids.append(((r.json or {}).get("results") or {}).get(
+                    "message_id"))
+            if i == BURST // 2 and pid_a:
+                os.kill(pid_a, signal.SIGKILL)
+        t.ok(len(ids) >= BURST // 2,
+             "%s: burst of %d sends, %d accepted (the rest answered an "
+             "error while the waproc restarted)" % (WEB, BURST, len(ids)),
+             lambda: st.logs(30))
+
+        def burst_in():
+            got = {}
+            for x, b in hooks(sink_b, lambda b: text_of(b).startswith(
+                    "burst ")):
+                i = b.get("id") or (b.get("message") or {}).get("id")
+                got.setdefault(i, set()).add(b.get("event_id"))
+            return got
+        st.wait(lambda: set(ids) <= set(burst_in()), 90, 0.5)
+        got = burst_in()
+        missing = [i for i in ids if i not in got]
+        t.ok(not missing, "%s: every accepted message of the burst arrives "
+             "(waproc killed mid-burst)" % WEB,
+             lambda: "missing %d of %d: %s\n%s" % (len(missing), len(ids),
+                                                 missing[:5], st.logs(40)))
+        twice = [i for i, ev in got.items() if len(ev) > 1]
+        per_id = {}
+        for x, b in hooks(sink_b, lambda b: text_of(b).startswith("burst ")):
+            i = b.get("id") or (b.get("message") or {}).get("id")
+            per_id[i] = per_id.get(i, 0) + 1
+        dup = [i for i, n in per_id.items() if n > 1]
+        t.ok(not twice and not dup, "%s: ... exactly once (no id twice)" %
+             WEB, lambda: (twice[:5], dup[:5]))
+        t.ok(st.waproc_pid(ha) not in (None, pid_a),
+             "%s: devmgr restarted A's waproc" % WEB,
+             lambda: (pid_a, st.waproc_pid(ha)))
+    finally:
+        st.stop()
+        if os.environ.get("KEEP_STACK") != "1":
+            st.cleanup()
+        sink_a.close()
+        sink_b.close()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        print("1..%d" % t.n)
+        sys.exit(1 if t.failed else 0)

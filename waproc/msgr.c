@@ -1,0 +1,2059 @@
+/*
+ * msgr.c - the send and receive pipelines of one device (msgr.h).
+ *
+ * Sending is one job at a time through its network steps (usync, group
+ * metadata, prekey bundles), so a job never races another over the same
+ * Signal session; a job whose devices and sessions are all known completes
+ * without waiting and the next row starts at once.  What was sent waits
+ * for the server's <ack> in a small in-flight table; the outbox row's
+ * next_at is pushed past the ack timeout, so an unacked send comes due
+ * again by itself (and after a crash, by the outbox's own rules).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "wamsg.pb-c.h"
+
+#include "binnode.h"
+#include "bundle.h"
+#include "conn.h"
+#include "creds.h"
+#include "hook-payload.h"
+#include "jid.h"
+#include "log.h"
+#include "msg-node.h"
+#include "msg-send.h"
+#include "msghook.h"
+#include "msgid.h"
+#include "msgr.h"
+#include "outbox.h"
+#include "padding.h"
+#include "signal-group.h"
+#include "signal-session.h"
+#include "store.h"
+#include "store-msg.h"
+#include "store-sig.h"
+#include "usync.h"
+#include "xmalloc.h"
+
+#define ACK_TIMEOUT_MS		30000	/* server <ack> for a send */
+#define INFLIGHT_MAX		512
+#define BATCH_MAX		32	/* outbox rows per service round */
+#define DEVCACHE_MAX		256	/* users with known device lists */
+#define DEVCACHE_TTL_MS		(5 * 60 * 1000)
+#define JOB_DEVS_MAX		1024	/* devices one send fans out to */
+#define GROUP_MEMBERS_MAX	1024
+#define RETRY_MAX		5	/* retry receipts per message */
+#define LIST_LIMIT_MAX		1000
+
+struct devcache {
+	char		 user[JID_STR_MAX];	/* bare user JID */
+	struct jid	*devs;
+	size_t		 n;
+	uint64_t	 expires;
+};
+
+enum job_wait { W_NONE = 0, W_GROUP, W_USYNC, W_BUNDLES };
+
+struct job {
+	struct store_ob_row	 row;
+	struct jid		 chat;
+	int			 group;
+	uint8_t			*msg;		/* Message, unpadded */
+	size_t			 msglen;
+	struct msg_send_out	 attrs;		/* stanza attributes */
+	struct jid		*members;	/* group: bare users */
+	size_t			 nmembers;
+	char			 addressing[8];	/* group addressing_mode */
+	enum job_wait		 wait;
+};
+
+struct inflight {
+	char		 id[MSGID_MAX];
+	uint64_t	 deadline;
+};
+
+struct msgr {
+	struct store		*store;
+	struct creds		*creds;
+	struct conn		*conn;
+	struct media		*media;
+	char			 hash[17];
+	struct msgr_out		 out;
+	struct job		*job;
+	unsigned		 gen;		/* bumps on disconnect */
+	struct inflight		 fl[INFLIGHT_MAX];
+	size_t			 nfl;
+	struct devcache		 dc[DEVCACHE_MAX];
+	size_t			 ndc;
+	int			 kick;
+	uint64_t		 next_due;	/* conn_now_ms() */
+	struct msgr_stats	 st;
+};
+
+static void	job_step(struct msgr *);
+static void	job_end(struct msgr *, const char *error, int permanent);
+
+/* ------------------------------------------------------------ helpers */
+
+static int64_t
+now_unix(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static char *
+json_take(json_object *o)
+{
+	char *s = xstrdup(json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+	json_object_put(o);
+	return s;
+}
+
+static void
+reply(struct msgr *m, uint32_t reqid, int status, const char *code,
+    const char *message, json_object *results)
+{
+	json_object *o = json_object_new_object();
+	char *j;
+
+	json_object_object_add(o, "code", json_object_new_string(code));
+	json_object_object_add(o, "message", json_object_new_string(message));
+	if (results != NULL)
+		json_object_object_add(o, "results", results);
+	j = json_take(o);
+	m->out.reply(m->out.arg, reqid, status, code, message, j);
+	free(j);
+}
+
+static void
+event(struct msgr *m, const char *type, const char *json)
+{
+	if (m->out.event != NULL)
+		m->out.event(m->out.arg, type, json);
+}
+
+static int
+logged_in(const struct msgr *m)
+{
+	return m->conn != NULL && conn_state(m->conn) == CONN_LOGGED_IN;
+}
+
+/* Our device JIDs (PN, and LID when known). */
+static int
+own_jids(const struct msgr *m, struct jid *pn, struct jid *lid, int *has_lid)
+{
+	*has_lid = 0;
+	if (jid_parse(pn, m->creds->jid) != 0)
+		return -1;
+	if (m->creds->lid[0] != '\0' && jid_parse(lid, m->creds->lid) == 0)
+		*has_lid = 1;
+	return 0;
+}
+
+/* Signal address of a device: "<signal name>.<device>". */
+static int
+sig_addr(const struct jid *d, char *out, size_t outsz)
+{
+	char name[JID_STR_MAX];
+	int n;
+
+	if (jid_signal_name(d, name, sizeof(name)) < 0)
+		return -1;
+	n = snprintf(out, outsz, "%s.%u", name, (unsigned)d->device);
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+static void
+bare_str(const struct jid *j, char *out, size_t outsz)
+{
+	struct jid b;
+
+	jid_to_bare(&b, j);
+	if (jid_format(&b, out, outsz) < 0)
+		out[0] = '\0';
+}
+
+/* ------------------------------------------------------- device cache */
+
+static struct devcache *
+dc_find(struct msgr *m, const char *user)
+{
+	uint64_t now = conn_now_ms();
+	size_t i;
+
+	for (i = 0; i < m->ndc; i++)
+		if (strcmp(m->dc[i].user, user) == 0)
+			return m->dc[i].expires > now ? &m->dc[i] : NULL;
+	return NULL;
+}
+
+static void
+dc_put(struct msgr *m, const char *user, const struct jid *devs, size_t n)
+{
+	struct devcache *d = NULL;
+	size_t i, oldest = 0;
+
+	for (i = 0; i < m->ndc; i++) {
+		if (strcmp(m->dc[i].user, user) == 0) {
+			d = &m->dc[i];
+			break;
+		}
+		if (m->dc[i].expires < m->dc[oldest].expires)
+			oldest = i;
+	}
+	if (d == NULL) {
+		if (m->ndc < DEVCACHE_MAX)
+			d = &m->dc[m->ndc++];
+		else
+			d = &m->dc[oldest];
+	}
+	free(d->devs);
+	snprintf(d->user, sizeof(d->user), "%s", user);
+	d->devs = xcalloc(n > 0 ? n : 1, sizeof(*d->devs));
+	memcpy(d->devs, devs, n * sizeof(*devs));
+	d->n = n;
+	d->expires = conn_now_ms() + DEVCACHE_TTL_MS;
+}
+
+static void
+dc_forget(struct msgr *m, const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < m->ndc; i++)
+		if (strcmp(m->dc[i].user, user) == 0)
+			m->dc[i].expires = 0;
+}
+
+/* ---------------------------------------------------------- in flight */
+
+static int
+fl_find(const struct msgr *m, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < m->nfl; i++)
+		if (strcmp(m->fl[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+fl_del(struct msgr *m, size_t i)
+{
+	m->fl[i] = m->fl[--m->nfl];
+}
+
+static void
+fl_add(struct msgr *m, const char *id)
+{
+	int i = fl_find(m, id);
+
+	if (i < 0) {
+		if (m->nfl == INFLIGHT_MAX)
+			fl_del(m, 0);	/* forgotten: the row comes due */
+		i = (int)m->nfl++;
+	}
+	snprintf(m->fl[i].id, sizeof(m->fl[i].id), "%s", id);
+	m->fl[i].deadline = conn_now_ms() + ACK_TIMEOUT_MS;
+}
+
+/* ------------------------------------------------------------- core */
+
+struct msgr *
+msgr_new(struct store *s, struct creds *c, const char *hash,
+    const struct msgr_out *out)
+{
+	struct msgr *m = xcalloc(1, sizeof(*m));
+
+	m->store = s;
+	m->creds = c;
+	m->out = *out;
+	snprintf(m->hash, sizeof(m->hash), "%s", hash != NULL ? hash : "");
+	m->kick = 1;
+	return m;
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	store_ob_row_free(&j->row);
+	free(j->msg);
+	free(j->members);
+	free(j);
+}
+
+void
+msgr_free(struct msgr *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	job_free(m->job);
+	for (i = 0; i < m->ndc; i++)
+		free(m->dc[i].devs);
+	free(m);
+}
+
+void
+msgr_set_conn(struct msgr *m, struct conn *c)
+{
+	m->conn = c;
+}
+
+void
+msgr_set_media(struct msgr *m, struct media *md)
+{
+	m->media = md;
+}
+
+void
+msgr_stats(const struct msgr *m, struct msgr_stats *st)
+{
+	*st = m->st;
+}
+
+void
+msgr_logged_in(struct msgr *m)
+{
+	char user[JID_STR_MAX];
+	struct jid pn;
+
+	if (jid_parse(&pn, m->creds->jid) == 0)
+		snprintf(user, sizeof(user), "%s", pn.user);
+	else
+		user[0] = '\0';
+	outbox_set_identity(m->hash, m->creds->jid, user[0] ? user : NULL);
+	m->kick = 1;
+}
+
+void
+msgr_disconnected(struct msgr *m)
+{
+	m->gen++;
+	m->nfl = 0;		/* their rows come due by next_at */
+	if (m->job != NULL) {
+		/* an IQ it waited for is gone with the connection */
+		job_free(m->job);
+		m->job = NULL;
+	}
+	m->kick = 1;
+}
+
+/* ================================================================ send */
+
+static enum msg_send_kind
+kind_of(const char *name)
+{
+	int k;
+
+	for (k = 0; k < MSG_SEND_NKINDS; k++)
+		if (strcmp(msg_send_kind_name((enum msg_send_kind)k), name) == 0)
+			return (enum msg_send_kind)k;
+	return MSG_SEND_NKINDS;
+}
+
+static int
+kind_is_media(enum msg_send_kind k)
+{
+	return k == MSG_SEND_IMAGE || k == MSG_SEND_FILE ||
+	    k == MSG_SEND_VIDEO || k == MSG_SEND_AUDIO ||
+	    k == MSG_SEND_STICKER;
+}
+
+/* A short text and a type for the messages row of a Message. */
+static void
+summarize(const uint8_t *msg, size_t len, char *type, size_t typesz,
+    char **body)
+{
+	Wamsg__Message *raw = wamsg__message__unpack(NULL, len, msg);
+	const Wamsg__Message *x = raw;
+	struct msg_send_out a;
+	const char *t = NULL;
+	int depth;
+
+	*body = NULL;
+	snprintf(type, typesz, "unknown");
+	if (raw == NULL)
+		return;
+	for (depth = 0; x != NULL && depth < 4; depth++) {
+		if (x->devicesentmessage && x->devicesentmessage->message)
+			x = x->devicesentmessage->message;
+		else if (x->ephemeralmessage && x->ephemeralmessage->message)
+			x = x->ephemeralmessage->message;
+		else if (x->viewoncemessage && x->viewoncemessage->message)
+			x = x->viewoncemessage->message;
+		else if (x->viewoncemessagev2 &&
+		    x->viewoncemessagev2->message)
+			x = x->viewoncemessagev2->message;
+		else if (x->documentwithcaptionmessage &&
+		    x->documentwithcaptionmessage->message)
+			x = x->documentwithcaptionmessage->message;
+		else
+			break;
+	}
+	msg_send_classify_msg(x, &a);
+	snprintf(type, typesz, "%s", a.mediatype[0] ? a.mediatype : a.type);
+	if (x->conversation)
+		t = x->conversation;
+	else if (x->extendedtextmessage && x->extendedtextmessage->text)
+		t = x->extendedtextmessage->text;
+	else if (x->imagemessage && x->imagemessage->caption)
+		t = x->imagemessage->caption;
+	else if (x->videomessage && x->videomessage->caption)
+		t = x->videomessage->caption;
+	else if (x->documentmessage && x->documentmessage->caption)
+		t = x->documentmessage->caption;
+	else if (x->reactionmessage && x->reactionmessage->text)
+		t = x->reactionmessage->text;
+	else if (x->pollcreationmessage && x->pollcreationmessage->name)
+		t = x->pollcreationmessage->name;
+	else if (x->pollcreationmessagev3 && x->pollcreationmessagev3->name)
+		t = x->pollcreationmessagev3->name;
+	else if (x->contactmessage && x->contactmessage->displayname)
+		t = x->contactmessage->displayname;
+	else if (x->locationmessage && x->locationmessage->name)
+		t = x->locationmessage->name;
+	if (x->protocolmessage != NULL)
+		snprintf(type, typesz, "protocol");
+	if (t != NULL)
+		*body = xstrdup(t);
+	wamsg__message__free_unpacked(raw, NULL);
+}
+
+/* Build the Message of a parsed request (non-media kinds and media once
+ * uploaded).  0, or -1 with err. */
+static int
+build_message(struct msgr *m, const struct msg_send_req *req,
+    const struct msg_media *media, struct msg_send_out *out,
+    struct msg_send_error *err)
+{
+	struct msg_send_ctx ctx;
+	struct msg_quoted q;
+	struct msg_target t;
+	struct store_msg_ref ref;
+	char *body = NULL, own[JID_STR_MAX];
+	struct jid pn;
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.media = media;
+	if (jid_parse(&pn, m->creds->jid) == 0) {
+		snprintf(own, sizeof(own), "%s", pn.user);
+		ctx.own_user = own;
+	}
+	if (req->reply_message_id != NULL && store_msg_find(m->store, NULL,
+	    req->reply_message_id, &ref, &body, NULL, NULL) == 0) {
+		q.sender = ref.from_me ? m->creds->jid : ref.sender;
+		q.text = body != NULL ? body : "";
+		ctx.quoted = &q;
+	}
+	if (req->message_id != NULL && store_msg_find(m->store,
+	    req->to_str, req->message_id, &ref, NULL, NULL, NULL) == 0 &&
+	    !ref.from_me) {
+		t.from_me = 0;
+		t.sender = ref.sender;
+		ctx.target = &t;
+	}
+	rc = msg_send_build(req, &ctx, out, err);
+	free(body);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Store our own message (raw bytes kept for re-sends and retries). */
+static int
+store_own(struct msgr *m, const struct job *j)
+{
+	struct store_msg sm;
+	char type[24], *body = NULL;
+	int rc;
+
+	summarize(j->msg, j->msglen, type, sizeof(type), &body);
+	memset(&sm, 0, sizeof(sm));
+	sm.chat = j->row.chat;
+	sm.id = j->row.id;
+	sm.sender = m->creds->jid;
+	sm.from_me = 1;
+	sm.ts = now_unix();
+	sm.type = type;
+	sm.body = body;
+	sm.status = "queued";
+	sm.raw = j->msg;
+	sm.rawlen = j->msglen;
+	if (store_begin(m->store) != 0) {
+		free(body);
+		return -1;
+	}
+	rc = store_msg_put(m->store, &sm);
+	if (rc >= 0)
+		rc = store_chat_touch(m->store, j->row.chat, sm.ts, 0, NULL);
+	if (rc < 0) {
+		store_rollback(m->store);
+		free(body);
+		return -1;
+	}
+	free(body);
+	return store_commit(m->store);
+}
+
+/* The row's Message: from messages.raw when built before, else built now
+ * (and stored).  0, 1 not buildable yet (media), -1 failed (error set). */
+static int
+job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
+{
+	struct store_msg_ref ref;
+	struct msg_send_req req;
+	struct msg_send_error err;
+	json_object *body;
+	enum msg_send_kind kind;
+	uint8_t *raw = NULL;
+	size_t rawlen = 0;
+
+	if (store_msg_find(m->store, j->row.chat, j->row.id, &ref, NULL, &raw,
+	    &rawlen) == 0 && raw != NULL && ref.from_me) {
+		j->msg = raw;
+		j->msglen = rawlen;
+		if (msg_send_classify(raw, rawlen, &j->attrs) != 0) {
+			snprintf(error, errsz, "stored message unreadable");
+			return -1;
+		}
+		return 0;
+	}
+	free(raw);
+	kind = kind_of(j->row.kind);
+	if (kind == MSG_SEND_NKINDS) {
+		snprintf(error, errsz, "unknown kind %s", j->row.kind);
+		return -1;
+	}
+	if (kind_is_media(kind)) {
+		snprintf(error, errsz, "sending media is not implemented yet");
+		return -1;
+	}
+	if ((body = json_tokener_parse(j->row.request)) == NULL) {
+		snprintf(error, errsz, "stored request unreadable");
+		return -1;
+	}
+	memset(&req, 0, sizeof(req));
+	if (msg_send_parse(kind, body, json_object_object_get_ex(body,
+	    "_message_id", NULL) ? json_object_get_string(
+	    json_object_object_get(body, "_message_id")) : NULL, NULL, &req,
+	    &err) != 0 || build_message(m, &req, NULL, &j->attrs, &err) != 0) {
+		snprintf(error, errsz, "%.200s", err.message);
+		msg_send_req_free(&req);
+		json_object_put(body);
+		return -1;
+	}
+	msg_send_req_free(&req);
+	json_object_put(body);
+	j->msg = j->attrs.msg;
+	j->msglen = j->attrs.msglen;
+	j->attrs.msg = NULL;
+	if (store_own(m, j) != 0) {
+		snprintf(error, errsz, "store error");
+		return -1;
+	}
+	return 0;
+}
+
+/* Users whose devices the job needs: peer (or members) and ourselves. */
+static size_t
+job_users(struct msgr *m, struct job *j, struct jid *users, size_t max)
+{
+	struct jid pn, lid;
+	size_t n = 0, i;
+	int has_lid;
+
+	if (own_jids(m, &pn, &lid, &has_lid) != 0)
+		return 0;
+	if (j->group) {
+		for (i = 0; i < j->nmembers && n < max; i++)
+			users[n++] = j->members[i];
+	} else if (n < max)
+		jid_to_bare(&users[n++], &j->chat);
+	/* our own user, in the addressing the peer is in */
+	if (n < max) {
+		if (has_lid && n > 0 && jid_server_is(&users[0],
+		    JID_SERVER_LID))
+			jid_to_bare(&users[n], &lid);
+		else
+			jid_to_bare(&users[n], &pn);
+		for (i = 0; i < n; i++)
+			if (jid_equal(&users[i], &users[n]))
+				break;
+		if (i == n)
+			n++;
+	}
+	return n;
+}
+
+static void
+job_iq_failed(struct msgr *m, const char *what, int err)
+{
+	char e[128];
+
+	snprintf(e, sizeof(e), "%s failed (%d)", what, err);
+	job_end(m, e, 0);
+}
+
+static void
+usync_done(void *arg, const struct binnode *reply, int err)
+{
+	struct msgr *m = arg;
+	struct usync_user *u = NULL;
+	struct jid devs[USYNC_MAX_DEVICES];
+	char user[JID_STR_MAX], lid[JID_STR_MAX];
+	size_t n = 0, i, k;
+
+	if (m->job == NULL || m->job->wait != W_USYNC)
+		return;
+	m->job->wait = W_NONE;
+	if (err != CONN_OK || usync_parse_devices(reply, &u, &n) != 0) {
+		free(u);
+		job_iq_failed(m, "device list", err);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		bare_str(&u[i].jid, user, sizeof(user));
+		k = usync_device_jids(&u[i], 1, m->job->group, devs,
+		    USYNC_MAX_DEVICES);
+		dc_put(m, user, devs, k);
+		if (u[i].has_lid && jid_server_is(&u[i].jid, JID_SERVER_PN)) {
+			bare_str(&u[i].lid, lid, sizeof(lid));
+			(void)store_lid_put(m->store, lid, user);
+		}
+	}
+	free(u);
+	job_step(m);
+}
+
+static void
+group_done(void *arg, const struct binnode *reply, int err)
+{
+	struct msgr *m = arg;
+	const struct binnode *g;
+	const char *am;
+	struct jid p;
+	size_t i, n = 0;
+
+	if (m->job == NULL || m->job->wait != W_GROUP)
+		return;
+	m->job->wait = W_NONE;
+	if (err != CONN_OK || (g = binnode_child(reply, "group")) == NULL ||
+	    g->type != BINNODE_LIST) {
+		job_end(m, err == CONN_EERROR ? "group not found or not a "
+		    "member" : "group metadata failed", err == CONN_EERROR);
+		return;
+	}
+	am = binnode_attr(g, "addressing_mode");
+	snprintf(m->job->addressing, sizeof(m->job->addressing), "%s",
+	    am != NULL ? am : "");
+	m->job->members = xcalloc(g->nchildren > 0 ? g->nchildren : 1,
+	    sizeof(struct jid));
+	for (i = 0; i < g->nchildren && n < GROUP_MEMBERS_MAX; i++) {
+		if (!binnode_tag_is(g->children[i], "participant") ||
+		    binnode_attr_jid(g->children[i], "jid", &p) != 0)
+			continue;
+		jid_to_bare(&m->job->members[n++], &p);
+	}
+	m->job->nmembers = n;
+	job_step(m);
+}
+
+static void
+bundles_done(void *arg, const struct binnode *reply, int err)
+{
+	struct msgr *m = arg;
+	struct bundle_user *u = NULL;
+	uint8_t *old, *st;
+	size_t n = 0, i, oldlen, stlen;
+	char addr[STORE_ADDR_MAX];
+	int rc, stored = 0;
+
+	if (m->job == NULL || m->job->wait != W_BUNDLES)
+		return;
+	m->job->wait = W_NONE;
+	if (err != CONN_OK || bundle_parse(reply, &u, &n) != 0) {
+		free(u);
+		job_iq_failed(m, "prekey bundles", err);
+		return;
+	}
+	if (store_begin(m->store) != 0) {
+		free(u);
+		job_end(m, "store error", 0);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!u[i].ok || sig_addr(&u[i].jid, addr, sizeof(addr)) != 0)
+			continue;
+		old = NULL;
+		oldlen = 0;
+		if (store_session_get(m->store, addr, &old, &oldlen) < 0)
+			continue;
+		rc = signal_session_initiate(&m->creds->identity,
+		    m->creds->registration_id, &u[i].bundle, old, oldlen, &st,
+		    &stlen);
+		signal_free_secret(old, oldlen);
+		if (rc != 0) {
+			log_warnx("bundle of a device rejected: %s",
+			    signal_strerror(rc));
+			continue;
+		}
+		if (store_session_put(m->store, addr, st, stlen) == 0 &&
+		    store_identity_put(m->store, addr,
+		    u[i].bundle.identity_pub) >= 0)
+			stored++;
+		signal_free_secret(st, stlen);
+	}
+	free(u);
+	if (store_commit(m->store) != 0) {
+		job_end(m, "store error", 0);
+		return;
+	}
+	(void)stored;
+	job_step(m);
+}
+
+/* Collect the job's device list; 1 when an IQ had to be sent. */
+static int
+job_devices(struct msgr *m, struct job *j, struct jid *devs, size_t *ndevs)
+{
+	struct jid users[GROUP_MEMBERS_MAX + 1], *miss;
+	struct devcache *d;
+	char user[JID_STR_MAX];
+	struct binnode *iq;
+	size_t nu, i, k, nmiss = 0;
+	int rc;
+
+	nu = job_users(m, j, users, GROUP_MEMBERS_MAX + 1);
+	miss = xcalloc(nu + 1, sizeof(*miss));
+	*ndevs = 0;
+	for (i = 0; i < nu; i++) {
+		bare_str(&users[i], user, sizeof(user));
+		if ((d = dc_find(m, user)) == NULL) {
+			miss[nmiss++] = users[i];
+			continue;
+		}
+		for (k = 0; k < d->n && *ndevs < JOB_DEVS_MAX; k++)
+			devs[(*ndevs)++] = d->devs[k];
+	}
+	if (nmiss == 0) {
+		free(miss);
+		return 0;
+	}
+	iq = usync_devices_query(miss, nmiss, NULL, 1);
+	free(miss);
+	if (iq == NULL)
+		return -1;
+	j->wait = W_USYNC;
+	rc = conn_send_iq(m->conn, iq, 0, usync_done, m);
+	binnode_free(iq);
+	if (rc != CONN_OK) {
+		j->wait = W_NONE;
+		return -1;
+	}
+	return 1;
+}
+
+/* Fetch bundles for devices without a session; 1 when an IQ was sent. */
+static int
+job_sessions(struct msgr *m, struct job *j, const struct jid *devs,
+    const int *need, size_t n)
+{
+	struct jid *miss = xcalloc(n + 1, sizeof(*miss));
+	char addr[STORE_ADDR_MAX];
+	uint8_t *rec;
+	size_t len, i, nmiss = 0;
+	struct binnode *iq;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		if (!need[i] || sig_addr(&devs[i], addr, sizeof(addr)) != 0)
+			continue;
+		rc = store_session_get(m->store, addr, &rec, &len);
+		if (rc == 0)
+			signal_free_secret(rec, len);
+		else
+			miss[nmiss++] = devs[i];
+	}
+	if (nmiss == 0) {
+		free(miss);
+		return 0;
+	}
+	iq = bundle_query(miss, nmiss, 1);
+	free(miss);
+	if (iq == NULL)
+		return -1;
+	j->wait = W_BUNDLES;
+	rc = conn_send_iq(m->conn, iq, 0, bundles_done, m);
+	binnode_free(iq);
+	if (rc != CONN_OK) {
+		j->wait = W_NONE;
+		return -1;
+	}
+	return 1;
+}
+
+/* Encrypt plain for one device with its stored session (inside the
+ * caller's transaction).  0 or -1. */
+static int
+enc_device(struct msgr *m, const struct jid *dev, const uint8_t *plain,
+    size_t len, struct msg_node_enc *e)
+{
+	char addr[STORE_ADDR_MAX];
+	uint8_t *rec, *padded, *ns, *ct;
+	size_t reclen, plen, nslen, ctlen;
+	int type, rc;
+
+	if (sig_addr(dev, addr, sizeof(addr)) != 0 ||
+	    store_session_get(m->store, addr, &rec, &reclen) != 0)
+		return -1;
+	if (padding_add(plain, len, 0, &padded, &plen) != 0) {
+		signal_free_secret(rec, reclen);
+		return -1;
+	}
+	rc = signal_session_encrypt(rec, reclen, padded, plen, &type, &ct,
+	    &ctlen, &ns, &nslen);
+	signal_free_secret(rec, reclen);
+	signal_free_secret(padded, plen);
+	if (rc != 0)
+		return -1;
+	rc = store_session_put(m->store, addr, ns, nslen);
+	signal_free_secret(ns, nslen);
+	if (rc != 0) {
+		free(ct);
+		return -1;
+	}
+	e->jid = *dev;
+	e->ct = ct;
+	e->ctlen = ctlen;
+	e->type = type;
+	return 0;
+}
+
+static void
+encs_free(struct msg_node_enc *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free((void *)e[i].ct);
+	free(e);
+}
+
+/* Everything known: encrypt, commit, send.  0, or -1 with error. */
+static int
+job_send(struct msgr *m, struct job *j, const struct jid *devs, size_t n,
+    char *error, size_t errsz)
+{
+	struct jid pn, lid;
+	struct msg_node_enc *encs = xcalloc(n + 1, sizeof(*encs));
+	struct msg_node_send s;
+	struct binnode *node = NULL;
+	uint8_t *dsm = NULL, *skdm = NULL, *skmsg = NULL, *carrier = NULL;
+	uint8_t *sk = NULL, *nsk = NULL, *padded = NULL;
+	size_t dsmlen = 0, skdmlen = 0, skmsglen = 0, carrierlen = 0;
+	size_t sklen = 0, nsklen = 0, plen = 0, ne = 0, i;
+	char own_addr[STORE_ADDR_MAX], addr[STORE_ADDR_MAX], chat[JID_STR_MAX];
+	char phash[MSG_NODE_PHASH_LEN + 1];
+	int has_lid, any_pk = 0, rc = -1;
+	enum msg_node_role role;
+
+	snprintf(error, errsz, "encryption failed");
+	if (own_jids(m, &pn, &lid, &has_lid) != 0)
+		goto out;
+	jid_format(&j->chat, chat, sizeof(chat));
+	if (store_begin(m->store) != 0)
+		goto out;
+	if (j->group) {
+		if (sig_addr(has_lid && strcmp(j->addressing, "lid") == 0 ?
+		    &lid : &pn, own_addr, sizeof(own_addr)) != 0)
+			goto rollback;
+		rc = store_sender_key_get(m->store, chat, own_addr, &sk,
+		    &sklen);
+		if (rc < 0)
+			goto rollback;
+		if (rc == 1 && signal_group_create(&sk, &sklen) != 0)
+			goto rollback;
+		rc = -1;
+		if (signal_group_skdm(sk, sklen, &skdm, &skdmlen) != 0 ||
+		    msg_node_skdm_message(chat, skdm, skdmlen, &carrier,
+		    &carrierlen) != 0)
+			goto rollback;
+		if (padding_add(j->msg, j->msglen, 0, &padded, &plen) != 0 ||
+		    signal_group_encrypt(sk, sklen, padded, plen, &skmsg,
+		    &skmsglen, &nsk, &nsklen) != 0 ||
+		    store_sender_key_put(m->store, chat, own_addr, nsk,
+		    nsklen) != 0)
+			goto rollback;
+	}
+	for (i = 0; i < n; i++) {
+		role = msg_node_device_role(&devs[i], &pn, has_lid ? &lid :
+		    NULL);
+		if (role == MSG_NODE_SKIP)
+			continue;
+		if (j->group) {
+			if (sig_addr(&devs[i], addr, sizeof(addr)) != 0)
+				continue;
+			if (store_sk_shared_has(m->store, chat, addr) == 1)
+				continue;
+			if (enc_device(m, &devs[i], carrier, carrierlen,
+			    &encs[ne]) != 0)
+				continue;	/* no session: skipped */
+			(void)store_sk_shared_add(m->store, chat, addr);
+		} else if (role == MSG_NODE_OWN) {
+			if (dsm == NULL && msg_node_dsm_wrap(j->msg, j->msglen,
+			    chat, &dsm, &dsmlen) != 0)
+				goto rollback;
+			if (enc_device(m, &devs[i], dsm, dsmlen, &encs[ne])
+			    != 0)
+				continue;
+		} else if (enc_device(m, &devs[i], j->msg, j->msglen,
+		    &encs[ne]) != 0)
+			continue;
+		if (encs[ne].type == SIGNAL_MSG_TYPE_PKMSG)
+			any_pk = 1;
+		ne++;
+	}
+	if (!j->group && ne == 0) {
+		snprintf(error, errsz, "no device of the recipient could be "
+		    "reached");
+		goto rollback;
+	}
+	memset(&s, 0, sizeof(s));
+	s.id = j->row.id;
+	s.to = &j->chat;
+	s.type = j->attrs.type;
+	s.mediatype = j->attrs.mediatype;
+	s.edit = j->attrs.edit;
+	s.hide_fail = j->attrs.hide_fail;
+	s.encs = encs;
+	s.nencs = ne;
+	if (j->group) {
+		s.skmsg = skmsg;
+		s.skmsglen = skmsglen;
+		s.addressing_mode = j->addressing[0] ? j->addressing : NULL;
+		if (msg_node_phash(devs, n, phash, sizeof(phash)) == 0)
+			s.phash = phash;
+	}
+	if (any_pk) {
+		s.device_identity = m->creds->account;
+		s.device_identity_len = m->creds->account_len;
+	}
+	if (strcmp(j->attrs.type, "poll") == 0)
+		s.polltype = "creation";
+	if (msg_node_build_send(&s, &node) != 0 || node == NULL) {
+		snprintf(error, errsz, "cannot build the stanza");
+		goto rollback;
+	}
+	/* the ratchets advance with the commit, before anything is sent */
+	if (store_commit(m->store) != 0) {
+		snprintf(error, errsz, "store error");
+		goto out;
+	}
+	if (conn_send_node(m->conn, node) != CONN_OK) {
+		snprintf(error, errsz, "not connected");
+		goto out;
+	}
+	m->st.sent++;
+	rc = 0;
+	goto out;
+rollback:
+	store_rollback(m->store);
+out:
+	binnode_free(node);
+	encs_free(encs, ne);
+	free(dsm);
+	free(carrier);
+	free(skmsg);
+	signal_free_secret(skdm, skdmlen);
+	signal_free_secret(sk, sklen);
+	signal_free_secret(nsk, nsklen);
+	signal_free_secret(padded, plen);
+	return rc;
+}
+
+/* The job is over: sent (error NULL: wait for the ack), or failed. */
+static void
+job_end(struct msgr *m, const char *error, int permanent)
+{
+	struct job *j = m->job;
+	char id[MSGID_MAX];
+	int rc;
+
+	if (j == NULL)
+		return;
+	m->job = NULL;
+	snprintf(id, sizeof(id), "%s", j->row.id);
+	if (error == NULL) {
+		fl_add(m, id);
+		/* due again only if the ack never comes */
+		j->row.next_at = (int64_t)time(NULL) * 1000 + ACK_TIMEOUT_MS;
+		j->row.attempts++;
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			(void)store_ob_update(m->store, &j->row,
+			    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		}
+	} else if (permanent) {
+		log_warnx("send %s failed: %s", id, error);
+		rc = outbox_mark(m->store, id, "failed", 0, error);
+		if (rc == OUTBOX_NEW)
+			(void)store_msg_set_status(m->store, j->row.chat, id,
+			    "failed");
+	} else {
+		log_info("send %s: %s (will retry)", id, error);
+		(void)outbox_retry(m->store, id, error);
+	}
+	job_free(j);
+	m->kick = 1;
+}
+
+/* Advance the current job as far as it goes without waiting. */
+static void
+job_step(struct msgr *m)
+{
+	struct job *j = m->job;
+	struct jid *devs;
+	struct binnode *iq;
+	int *need;
+	size_t n = 0, i;
+	char error[256];
+	int rc;
+
+	if (j == NULL || j->wait != W_NONE)
+		return;
+	if (!logged_in(m)) {
+		job_end(m, "not connected", 0);
+		return;
+	}
+	if (j->group && j->members == NULL) {
+		iq = binnode_new("iq");
+		binnode_set_attrs(iq, "xmlns", "w:g2", "type", "get", NULL);
+		binnode_set_attr_jid(iq, "to", &j->chat);
+		binnode_set_attr(binnode_add_new(iq, "query"), "request",
+		    "interactive");
+		j->wait = W_GROUP;
+		rc = conn_send_iq(m->conn, iq, 0, group_done, m);
+		binnode_free(iq);
+		if (rc != CONN_OK) {
+			j->wait = W_NONE;
+			job_end(m, "not connected", 0);
+		}
+		return;
+	}
+	devs = xcalloc(JOB_DEVS_MAX, sizeof(*devs));
+	rc = job_devices(m, j, devs, &n);
+	if (rc != 0) {
+		free(devs);
+		if (rc < 0)
+			job_end(m, "cannot ask for the device list", 0);
+		return;
+	}
+	need = xcalloc(n + 1, sizeof(*need));
+	for (i = 0; i < n; i++)
+		need[i] = 1;
+	rc = job_sessions(m, j, devs, need, n);
+	free(need);
+	if (rc != 0) {
+		free(devs);
+		if (rc < 0)
+			job_end(m, "cannot ask for prekey bundles", 0);
+		return;
+	}
+	rc = job_send(m, j, devs, n, error, sizeof(error));
+	free(devs);
+	if (rc == 0)
+		job_end(m, NULL, 0);
+	else
+		job_end(m, error, strstr(error, "no device") != NULL);
+}
+
+/* Start the next due outbox row; 1 if one was started. */
+static int
+job_start(struct msgr *m)
+{
+	struct store_ob_row rows[BATCH_MAX];
+	struct job *j;
+	char error[256];
+	int n, i, started = 0;
+
+	n = outbox_next_due(m->store, rows, BATCH_MAX);
+	for (i = 0; i < n; i++) {
+		if (started || fl_find(m, rows[i].id) >= 0) {
+			store_ob_row_free(&rows[i]);
+			continue;
+		}
+		j = xcalloc(1, sizeof(*j));
+		j->row = rows[i];
+		started = 1;
+		m->job = j;
+		if (jid_parse(&j->chat, j->row.chat) != 0) {
+			job_end(m, "bad chat JID", 1);
+			continue;
+		}
+		j->group = jid_is_group(&j->chat);
+		if (job_prepare(m, j, error, sizeof(error)) != 0) {
+			job_end(m, error, 1);
+			continue;
+		}
+		job_step(m);
+	}
+	return started;
+}
+
+/* ------------------------------------------------------ send: routes */
+
+static int
+send_call(struct msgr *m, uint32_t reqid, enum msg_send_kind kind,
+    const char *path_id, json_object *body, const char *idem)
+{
+	struct msg_send_req req;
+	struct msg_send_error err;
+	struct msg_send_file file, *fp = NULL;
+	json_object *f, *v, *res;
+	char id[MSGID_MAX], *first = NULL, msg[JID_STR_MAX + 64];
+	const char *fields[] = { "image", "video", "audio", "file", "sticker",
+	    NULL };
+	int rc, k;
+
+	memset(&file, 0, sizeof(file));
+	for (k = 0; fields[k] != NULL; k++)
+		if (json_object_object_get_ex(body, fields[k], &f) &&
+		    json_object_is_type(f, json_type_object)) {
+			file.present = 1;
+			if (json_object_object_get_ex(f, "mime", &v))
+				file.content_type = json_object_get_string(v);
+			if (json_object_object_get_ex(f, "size", &v))
+				file.size = (uint64_t)json_object_get_int64(v);
+			fp = &file;
+			break;
+		}
+	memset(&req, 0, sizeof(req));
+	if (msg_send_parse(kind, body, path_id, fp, &req, &err) != 0) {
+		reply(m, reqid, err.http_status ? err.http_status : 400,
+		    err.code, err.message, NULL);
+		return 1;
+	}
+	if (kind_is_media(kind) && m->media == NULL) {
+		msg_send_req_free(&req);
+		reply(m, reqid, 501, "NOT_IMPLEMENTED", "sending media is not "
+		    "implemented yet", NULL);
+		return 1;
+	}
+	if (path_id != NULL)	/* kept for the build after a restart */
+		json_object_object_add(body, "_message_id",
+		    json_object_new_string(path_id));
+	rc = outbox_accept(m->store, req.client_id, idem,
+	    msg_send_kind_name(kind), req.to_str,
+	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), id,
+	    &first);
+	if (rc == OUTBOX_EINVAL) {
+		reply(m, reqid, 400, "VALIDATION_ERROR", "id: must be 16 to 64 "
+		    "uppercase hex characters; Idempotency-Key: 1 to 256 "
+		    "printable characters", NULL);
+	} else if (rc < 0) {
+		reply(m, reqid, 500, "INTERNAL_ERROR", "cannot queue the "
+		    "message", NULL);
+	} else {
+		res = first != NULL ? json_tokener_parse(first) : NULL;
+		if (res == NULL)
+			res = json_object_new_object();
+		snprintf(msg, sizeof(msg), "%s %s", rc == OUTBOX_REPLAY ?
+		    "Message already accepted for" : "Message queued for",
+		    req.to_str);
+		reply(m, reqid, 200, "SUCCESS", msg, res);
+		m->kick = 1;
+	}
+	free(first);
+	msg_send_req_free(&req);
+	return 1;
+}
+
+/* ============================================================= receive */
+
+struct rx {
+	struct msg_in	 in;
+	uint8_t		*content;	/* the Message to report */
+	size_t		 contentlen;
+	int		 decrypted;
+	int		 err;		/* first SIGNAL_ERR_* */
+	int		 dup;
+};
+
+/* Decrypt one pairwise enc; plaintext unpadded in *plain.  Writes the
+ * new state inside the caller's transaction. */
+static int
+rx_pairwise(struct msgr *m, const struct msg_in *in,
+    const struct msg_in_enc *e, uint8_t **plain, size_t *plainlen)
+{
+	struct signal_pkmsg_info info;
+	struct signal_keypair pk, *pkp = NULL;
+	char addr[STORE_ADDR_MAX];
+	uint8_t *rec = NULL, *ns = NULL, *pt = NULL;
+	size_t reclen = 0, nslen = 0, ptlen = 0, ulen;
+	int rc, used = 0;
+
+	*plain = NULL;
+	if (sig_addr(&in->sender, addr, sizeof(addr)) != 0)
+		return SIGNAL_ERR_INVALID;
+	if (store_session_get(m->store, addr, &rec, &reclen) < 0)
+		return SIGNAL_ERR_STATE;
+	if (strcmp(e->type, "pkmsg") == 0) {
+		if ((rc = signal_pkmsg_parse(e->ct, e->ctlen, &info)) != 0)
+			goto out;
+		if (info.signed_prekey_id != m->creds->spk.id) {
+			rc = SIGNAL_ERR_NO_PREKEY;
+			goto out;
+		}
+		if (info.has_prekey_id && store_prekey_get(m->store,
+		    info.prekey_id, &pk) == 0)
+			pkp = &pk;
+		rc = signal_session_decrypt_pkmsg(&m->creds->identity,
+		    m->creds->registration_id, &m->creds->spk.kp, pkp, rec,
+		    reclen, e->ct, e->ctlen, &pt, &ptlen, &ns, &nslen, &used);
+		if (rc == 0) {
+			(void)store_identity_put(m->store, addr,
+			    info.identity_pub);
+			if (used)
+				(void)store_prekey_delete(m->store,
+				    info.prekey_id);
+		}
+		signal_keypair_clear(&pk);
+	} else
+		rc = signal_session_decrypt_msg(rec, reclen, e->ct, e->ctlen,
+		    &pt, &ptlen, &ns, &nslen);
+	if (rc != 0)
+		goto out;
+	if (store_session_put(m->store, addr, ns, nslen) != 0) {
+		rc = SIGNAL_ERR_STATE;
+		goto out;
+	}
+	if (padding_remove(pt, ptlen, &ulen) != 0) {
+		rc = SIGNAL_ERR_INVALID;
+		goto out;
+	}
+	*plain = pt;
+	*plainlen = ulen;
+	pt = NULL;
+out:
+	signal_free_secret(rec, reclen);
+	signal_free_secret(ns, nslen);
+	signal_free_secret(pt, ptlen);
+	return rc;
+}
+
+/* An SKDM inside a decrypted Message: add it to the sender's record. */
+static void
+rx_skdm(struct msgr *m, const struct msg_in *in, const uint8_t *plain,
+    size_t len)
+{
+	Wamsg__Message *x = wamsg__message__unpack(NULL, len, plain);
+	Wamsg__SenderKeyDistributionMessage *d;
+	char addr[STORE_ADDR_MAX], group[JID_STR_MAX];
+	uint8_t *rec = NULL, *ns = NULL;
+	size_t reclen = 0, nslen = 0;
+
+	if (x == NULL)
+		return;
+	d = x->senderkeydistributionmessage != NULL ?
+	    x->senderkeydistributionmessage :
+	    x->fastratchetkeysenderkeydistributionmessage;
+	if (d == NULL || !d->has_axolotlsenderkeydistributionmessage ||
+	    d->groupid == NULL || sig_addr(&in->sender, addr,
+	    sizeof(addr)) != 0)
+		goto out;
+	snprintf(group, sizeof(group), "%s", d->groupid);
+	if (store_sender_key_get(m->store, group, addr, &rec, &reclen) < 0)
+		goto out;
+	if (signal_group_process_skdm(rec, reclen,
+	    d->axolotlsenderkeydistributionmessage.data,
+	    d->axolotlsenderkeydistributionmessage.len, &ns, &nslen) == 0)
+		(void)store_sender_key_put(m->store, group, addr, ns, nslen);
+out:
+	signal_free_secret(rec, reclen);
+	signal_free_secret(ns, nslen);
+	wamsg__message__free_unpacked(x, NULL);
+}
+
+static int
+rx_group(struct msgr *m, const struct msg_in *in, const struct msg_in_enc *e,
+    uint8_t **plain, size_t *plainlen)
+{
+	char addr[STORE_ADDR_MAX], group[JID_STR_MAX];
+	uint8_t *rec = NULL, *ns = NULL, *pt = NULL;
+	size_t reclen = 0, nslen = 0, ptlen = 0, ulen;
+	int rc;
+
+	*plain = NULL;
+	if (sig_addr(&in->sender, addr, sizeof(addr)) != 0 ||
+	    jid_format(&in->chat, group, sizeof(group)) < 0)
+		return SIGNAL_ERR_INVALID;
+	rc = store_sender_key_get(m->store, group, addr, &rec, &reclen);
+	if (rc != 0)
+		return rc < 0 ? SIGNAL_ERR_STATE : SIGNAL_ERR_NO_SESSION;
+	rc = signal_group_decrypt(rec, reclen, e->ct, e->ctlen, &pt, &ptlen,
+	    &ns, &nslen);
+	if (rc == 0 && store_sender_key_put(m->store, group, addr, ns,
+	    nslen) != 0)
+		rc = SIGNAL_ERR_STATE;
+	if (rc == 0 && padding_remove(pt, ptlen, &ulen) != 0)
+		rc = SIGNAL_ERR_INVALID;
+	if (rc == 0) {
+		*plain = pt;
+		*plainlen = ulen;
+		pt = NULL;
+	}
+	signal_free_secret(rec, reclen);
+	signal_free_secret(ns, nslen);
+	signal_free_secret(pt, ptlen);
+	return rc;
+}
+
+static int
+lid_lookup(void *arg, const struct jid *lid, struct jid *pn)
+{
+	struct msgr *m = arg;
+	char l[JID_STR_MAX], p[JID_STR_MAX];
+
+	bare_str(lid, l, sizeof(l));
+	if (store_lid_to_pn(m->store, l, p, sizeof(p)) != 0)
+		return -1;
+	return jid_parse(pn, p);
+}
+
+/* Store the decrypted message and queue its webhook (in the open
+ * transaction).  The event for wsrelay into *ev_json. */
+static int
+rx_store(struct msgr *m, struct rx *r, char **ev_json, const char **ev_type)
+{
+	struct hook_msg_env env;
+	struct store_msg sm;
+	struct jid spn;
+	char chat[JID_STR_MAX], sender[JID_STR_MAX], type[24];
+	char eid[HOOK_EVENT_ID_LEN + 1], *json = NULL, *body = NULL;
+	const char *evname = NULL;
+	int rc;
+
+	*ev_json = NULL;
+	bare_str(&r->in.chat, chat, sizeof(chat));
+	jid_format(&r->in.sender, sender, sizeof(sender));
+	memset(&env, 0, sizeof(env));
+	env.device_hash = m->hash;
+	env.device_jid = m->creds->jid;
+	env.id = r->in.id;
+	jid_to_bare(&env.chat, &r->in.chat);
+	env.sender = r->in.sender;
+	env.is_group = r->in.is_group;
+	env.is_from_me = r->in.is_from_me;
+	env.is_broadcast = jid_is_broadcast(&r->in.chat);
+	env.push_name = r->in.notify[0] ? r->in.notify : NULL;
+	env.timestamp = r->in.t ? (int64_t)r->in.t : now_unix();
+	if (r->in.has_sender_alt && jid_server_is(&r->in.sender_alt,
+	    JID_SERVER_PN)) {
+		jid_to_bare(&spn, &r->in.sender_alt);
+		env.sender_pn = &spn;
+		{
+			char l[JID_STR_MAX], p[JID_STR_MAX];
+
+			bare_str(&r->in.sender, l, sizeof(l));
+			bare_str(&spn, p, sizeof(p));
+			if (jid_server_is(&r->in.sender, JID_SERVER_LID))
+				(void)store_lid_put(m->store, l, p);
+		}
+	}
+	env.lid_lookup = lid_lookup;
+	env.lid_arg = m;
+	rc = hook_message_payload(&env, r->content, r->contentlen, &json,
+	    &evname, eid);
+	if (rc == HOOK_EINVAL)
+		return 0;	/* undecodable content: acked, not stored */
+	summarize(r->content, r->contentlen, type, sizeof(type), &body);
+	memset(&sm, 0, sizeof(sm));
+	sm.chat = chat;
+	sm.id = r->in.id;
+	sm.sender = sender;
+	sm.from_me = r->in.is_from_me;
+	sm.ts = env.timestamp;
+	sm.type = type;
+	sm.body = body;
+	sm.raw = r->content;
+	sm.rawlen = r->contentlen;
+	if (rc == HOOK_SKIP) {
+		free(body);
+		return 0;	/* SKDM only, protocol chores ... */
+	}
+	rc = store_msg_put(m->store, &sm);
+	free(body);
+	if (rc < 0) {
+		free(json);
+		return -1;
+	}
+	if (rc == 1) {		/* a redelivery: reported before */
+		r->dup = 1;
+		free(json);
+		return 0;
+	}
+	if (store_chat_touch(m->store, chat, sm.ts, !r->in.is_from_me,
+	    r->in.is_group ? NULL : env.push_name) != 0 ||
+	    msghook_enqueue(m->store, evname, eid, json) < 0) {
+		free(json);
+		return -1;
+	}
+	*ev_json = json;
+	*ev_type = evname;
+	return 0;
+}
+
+static void
+send_retry_receipt(struct msgr *m, const struct binnode *n,
+    const struct msg_in *in)
+{
+	struct binnode *r;
+	uint32_t count = in->retry_count + 1;
+
+	if (count > RETRY_MAX) {
+		log_warnx("message %s undecryptable after %u retries", in->id,
+		    in->retry_count);
+		return;
+	}
+	/* count 1: the sender re-encrypts with the session it has; the
+	 * keys for a fresh session come with later retries via a bundle
+	 * fetch on its side */
+	r = msg_node_retry_receipt(n, count, m->creds->registration_id, NULL);
+	if (r != NULL) {
+		(void)conn_send_node(m->conn, r);
+		binnode_free(r);
+	}
+	m->st.retries++;
+}
+
+static void
+rx_message(struct msgr *m, const struct binnode *n)
+{
+	struct rx r;
+	struct jid pn, lid;
+	struct binnode *rcpt;
+	uint8_t *pt;
+	size_t ptlen, i;
+	char *ev = NULL;
+	const char *evtype = NULL;
+	int has_lid, rc, ok = 0, any_dup = 0;
+
+	memset(&r, 0, sizeof(r));
+	if (own_jids(m, &pn, &lid, &has_lid) != 0 ||
+	    msg_node_parse(n, &pn, has_lid ? &lid : NULL, &r.in) != 0) {
+		log_warnx("malformed message stanza: acked, dropped");
+		(void)conn_ack(m->conn, n);
+		return;
+	}
+	if (r.in.unavailable || r.in.nenc == 0) {
+		(void)conn_ack(m->conn, n);
+		return;
+	}
+	if (store_begin(m->store) != 0)
+		return;		/* not acked: the server sends it again */
+	for (i = 0; i < r.in.nenc; i++) {
+		const struct msg_in_enc *e = &r.in.enc[i];
+
+		pt = NULL;
+		ptlen = 0;
+		if (strcmp(e->type, "pkmsg") == 0 || strcmp(e->type, "msg") ==
+		    0)
+			rc = rx_pairwise(m, &r.in, e, &pt, &ptlen);
+		else if (strcmp(e->type, "skmsg") == 0)
+			rc = rx_group(m, &r.in, e, &pt, &ptlen);
+		else
+			continue;	/* msmsg ...: not handled */
+		if (rc == SIGNAL_ERR_DUPLICATE) {
+			any_dup = 1;
+			continue;
+		}
+		if (rc != 0) {
+			if (r.err == 0)
+				r.err = rc;
+			continue;
+		}
+		ok = 1;
+		rx_skdm(m, &r.in, pt, ptlen);
+		/* groups: the skmsg carries the content; 1:1: the pairwise */
+		if (r.content == NULL || strcmp(e->type, "skmsg") == 0) {
+			free(r.content);
+			r.content = pt;
+			r.contentlen = ptlen;
+		} else
+			signal_free_secret(pt, ptlen);
+	}
+	if (r.err != 0) {
+		/* something did not decrypt: keep nothing, ask again */
+		store_rollback(m->store);
+		log_warnx("message %s from %s: %s", r.in.id, r.in.sender.user,
+		    signal_strerror(r.err));
+		m->st.undecryptable++;
+		send_retry_receipt(m, n, &r.in);
+		(void)conn_ack(m->conn, n);
+		free(r.content);
+		return;
+	}
+	if (r.content != NULL && rx_store(m, &r, &ev, &evtype) != 0) {
+		store_rollback(m->store);
+		free(r.content);
+		return;		/* not acked: redelivered */
+	}
+	if (store_commit(m->store) != 0) {
+		free(r.content);
+		free(ev);
+		return;
+	}
+	if (r.dup || (any_dup && !ok))
+		m->st.dup++;
+	else
+		m->st.received++;
+	if (ev != NULL) {
+		event(m, evtype, ev);
+		free(ev);
+	}
+	rcpt = msg_node_receipt(n, msg_node_delivery_type(&r.in, 1));
+	if (rcpt != NULL) {
+		(void)conn_send_node(m->conn, rcpt);
+		binnode_free(rcpt);
+	}
+	(void)conn_ack(m->conn, n);
+	free(r.content);
+}
+
+static void
+rx_receipt(struct msgr *m, const struct binnode *n)
+{
+	struct msg_receipt_in *r = xcalloc(1, sizeof(*r));
+	const char *status = NULL;
+	char *json = NULL, eid[HOOK_EVENT_ID_LEN + 1];
+	size_t i;
+	int rc;
+
+	if (msg_node_parse_receipt(n, r) != 0)
+		goto ack;
+	if (r->type[0] == '\0')
+		status = "delivered";
+	else if (strcmp(r->type, "read") == 0 || strcmp(r->type, "played") ==
+	    0)
+		status = "read";
+	else if (strcmp(r->type, "retry") == 0) {
+		log_info("retry receipt for %zu message(s): re-sending",
+		    r->nids);
+		for (i = 0; i < r->nids; i++) {
+			char user[JID_STR_MAX];
+
+			bare_str(r->has_participant ? &r->participant :
+			    &r->from, user, sizeof(user));
+			dc_forget(m, user);
+		}
+		/* the message is due again: re-sent with the same id over
+		 * fresh sessions for that device */
+		for (i = 0; i < r->nids; i++) {
+			char addr[STORE_ADDR_MAX];
+
+			if (sig_addr(r->has_participant ? &r->participant :
+			    &r->from, addr, sizeof(addr)) == 0)
+				(void)store_session_delete(m->store, addr);
+			(void)store_msg_set_status(m->store, "", r->ids[i],
+			    "queued");
+		}
+		goto ack;
+	}
+	if (status != NULL) {
+		if (hook_receipt_payload(m->hash, m->creds->jid, r, now_unix(),
+		    &json, eid) != 0)
+			json = NULL;
+		for (i = 0; i < r->nids; i++) {
+			rc = outbox_mark_receipt(m->store, r->ids[i], status,
+			    (int64_t)r->t, NULL, json);
+			if (rc == OUTBOX_NEW && json != NULL && i == 0)
+				event(m, "message.ack", json);
+		}
+		free(json);
+	}
+ack:
+	(void)conn_ack(m->conn, n);
+	free(r);
+}
+
+static void
+rx_ack(struct msgr *m, const struct binnode *n)
+{
+	const char *id = binnode_attr(n, "id"), *cls = binnode_attr(n,
+	    "class"), *error = binnode_attr(n, "error");
+	uint64_t t = 0;
+	char e[64];
+	int i;
+
+	if (id == NULL || cls == NULL || strcmp(cls, "message") != 0)
+		return;
+	if ((i = fl_find(m, id)) < 0)
+		return;
+	fl_del(m, (size_t)i);
+	(void)binnode_attr_u64(n, "t", &t);
+	if (error != NULL) {
+		snprintf(e, sizeof(e), "server refused the message (error %s)",
+		    error);
+		(void)outbox_mark(m->store, id, "failed", (int64_t)t, e);
+		return;
+	}
+	m->st.acked++;
+	if (outbox_mark(m->store, id, "sent", (int64_t)t, NULL) == OUTBOX_NEW) {
+		char *j;
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "message_id",
+		    json_object_new_string(id));
+		json_object_object_add(o, "status",
+		    json_object_new_string("sent"));
+		json_object_object_add(o, "server_timestamp",
+		    json_object_new_int64((int64_t)t));
+		j = json_take(o);
+		event(m, "message.status", j);
+		free(j);
+	}
+}
+
+int
+msgr_node(struct msgr *m, const struct binnode *n)
+{
+	if (m->conn == NULL)
+		return 0;
+	if (binnode_tag_is(n, "message")) {
+		rx_message(m, n);
+		return 1;
+	}
+	if (binnode_tag_is(n, "receipt")) {
+		rx_receipt(m, n);
+		return 1;
+	}
+	if (binnode_tag_is(n, "ack")) {
+		rx_ack(m, n);
+		return 1;
+	}
+	return 0;
+}
+
+/* ============================================================ routes */
+
+static int
+query_int(const char *query, size_t qlen, const char *name, int def)
+{
+	json_object *o, *v;
+	char *t;
+	int r = def;
+
+	if (query == NULL || qlen == 0)
+		return def;
+	t = xstrndup(query, qlen);
+	o = json_tokener_parse(t);
+	free(t);
+	if (o != NULL && json_object_object_get_ex(o, name, &v)) {
+		if (json_object_is_type(v, json_type_array))
+			v = json_object_array_get_idx(v, 0);
+		if (v != NULL)
+			r = json_object_get_int(v);
+	}
+	json_object_put(o);
+	return r;
+}
+
+static void
+query_str(const char *query, size_t qlen, const char *name, char *out,
+    size_t outsz)
+{
+	json_object *o, *v;
+	char *t;
+
+	out[0] = '\0';
+	if (query == NULL || qlen == 0)
+		return;
+	t = xstrndup(query, qlen);
+	o = json_tokener_parse(t);
+	free(t);
+	if (o != NULL && json_object_object_get_ex(o, name, &v)) {
+		if (json_object_is_type(v, json_type_array))
+			v = json_object_array_get_idx(v, 0);
+		if (v != NULL)
+			snprintf(out, outsz, "%s", json_object_get_string(v));
+	}
+	json_object_put(o);
+}
+
+static void
+call_chats(struct msgr *m, uint32_t reqid, const char *query, size_t qlen)
+{
+	int limit = query_int(query, qlen, "limit", 25);
+	int offset = query_int(query, qlen, "offset", 0);
+	char search[128], *a;
+	json_object *res, *pg;
+
+	if (limit < 1 || limit > LIST_LIMIT_MAX || offset < 0) {
+		reply(m, reqid, 400, "VALIDATION_ERROR", "limit: must be 1 to "
+		    "1000; offset: must not be negative", NULL);
+		return;
+	}
+	query_str(query, qlen, "search", search, sizeof(search));
+	if ((a = store_chats_json(m->store, limit, offset, search)) == NULL) {
+		reply(m, reqid, 500, "INTERNAL_ERROR", "store error", NULL);
+		return;
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "data", json_tokener_parse(a));
+	pg = json_object_new_object();
+	json_object_object_add(pg, "limit", json_object_new_int(limit));
+	json_object_object_add(pg, "offset", json_object_new_int(offset));
+	json_object_object_add(res, "pagination", pg);
+	free(a);
+	reply(m, reqid, 200, "SUCCESS", "Success get chat list", res);
+}
+
+static void
+call_chat_messages(struct msgr *m, uint32_t reqid, const char *jidstr,
+    const char *query, size_t qlen)
+{
+	int limit = query_int(query, qlen, "limit", 50);
+	int offset = query_int(query, qlen, "offset", 0);
+	char search[128], chat[JID_STR_MAX], *a;
+	struct msg_send_error err;
+	struct jid j;
+	json_object *res, *pg;
+	int64_t total;
+
+	if (limit < 1 || limit > LIST_LIMIT_MAX || offset < 0) {
+		reply(m, reqid, 400, "VALIDATION_ERROR", "limit: must be 1 to "
+		    "1000; offset: must not be negative", NULL);
+		return;
+	}
+	if (msg_send_normalize_phone(jidstr, &j, chat, sizeof(chat), &err) !=
+	    0) {
+		reply(m, reqid, 400, err.code, err.message, NULL);
+		return;
+	}
+	query_str(query, qlen, "search", search, sizeof(search));
+	if ((a = store_chat_messages_json(m->store, chat, limit, offset,
+	    search, &total)) == NULL) {
+		reply(m, reqid, 500, "INTERNAL_ERROR", "store error", NULL);
+		return;
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "data", json_tokener_parse(a));
+	pg = json_object_new_object();
+	json_object_object_add(pg, "limit", json_object_new_int(limit));
+	json_object_object_add(pg, "offset", json_object_new_int(offset));
+	json_object_object_add(pg, "total", json_object_new_int64(total));
+	json_object_object_add(res, "pagination", pg);
+	free(a);
+	reply(m, reqid, 200, "SUCCESS", "Success get chat messages", res);
+}
+
+static void
+call_message_status(struct msgr *m, uint32_t reqid, const char *id)
+{
+	char *s = outbox_get(m->store, id);
+	struct store_msg_ref ref;
+	json_object *o;
+
+	if (s != NULL) {
+		o = json_tokener_parse(s);
+		free(s);
+		reply(m, reqid, 200, "SUCCESS", "Message status", o);
+		return;
+	}
+	if (store_msg_find(m->store, NULL, id, &ref, NULL, NULL, NULL) == 0) {
+		o = json_object_new_object();
+		json_object_object_add(o, "message_id",
+		    json_object_new_string(id));
+		json_object_object_add(o, "chat_id",
+		    json_object_new_string(ref.chat));
+		json_object_object_add(o, "status",
+		    json_object_new_string(ref.status));
+		json_object_object_add(o, "is_from_me",
+		    json_object_new_boolean(ref.from_me));
+		reply(m, reqid, 200, "SUCCESS", "Message status", o);
+		return;
+	}
+	reply(m, reqid, 404, "NOT_FOUND", "no such message", NULL);
+}
+
+static void
+call_read(struct msgr *m, uint32_t reqid, const char *id)
+{
+	struct store_msg_ref ref;
+	struct jid chat, sender;
+	struct binnode *n;
+	const char *ids[1];
+
+	if (store_msg_find(m->store, NULL, id, &ref, NULL, NULL, NULL) != 0 ||
+	    ref.from_me) {
+		reply(m, reqid, 404, "NOT_FOUND", "no such received message",
+		    NULL);
+		return;
+	}
+	if (!logged_in(m)) {
+		reply(m, reqid, 503, "NOT_CONNECTED", "the device is not "
+		    "connected to WhatsApp", NULL);
+		return;
+	}
+	if (jid_parse(&chat, ref.chat) != 0 || jid_parse(&sender,
+	    ref.sender) != 0) {
+		reply(m, reqid, 500, "INTERNAL_ERROR", "stored JID unusable",
+		    NULL);
+		return;
+	}
+	ids[0] = id;
+	n = msg_node_read_receipt(&chat, jid_is_group(&chat) ? &sender : NULL,
+	    ids, 1, (uint64_t)now_unix(), "read");
+	if (n == NULL || conn_send_node(m->conn, n) != CONN_OK) {
+		binnode_free(n);
+		reply(m, reqid, 503, "NOT_CONNECTED", "cannot send the read "
+		    "receipt", NULL);
+		return;
+	}
+	binnode_free(n);
+	(void)store_msg_set_status(m->store, ref.chat, id, "read");
+	reply(m, reqid, 200, "SUCCESS", "Mark as read success", NULL);
+}
+
+static void
+call_presence(struct msgr *m, uint32_t reqid, json_object *body)
+{
+	json_object *v;
+	const char *type = "available";
+	struct binnode *n;
+
+	if (json_object_object_get_ex(body, "type", &v))
+		type = json_object_get_string(v);
+	if (type == NULL || (strcmp(type, "available") != 0 &&
+	    strcmp(type, "unavailable") != 0)) {
+		reply(m, reqid, 400, "VALIDATION_ERROR", "type: must be "
+		    "available or unavailable", NULL);
+		return;
+	}
+	if (!logged_in(m)) {
+		reply(m, reqid, 503, "NOT_CONNECTED", "the device is not "
+		    "connected to WhatsApp", NULL);
+		return;
+	}
+	n = binnode_new("presence");
+	binnode_set_attr(n, "type", type);
+	if (m->creds->push_name[0] != '\0')
+		binnode_set_attr(n, "name", m->creds->push_name);
+	(void)conn_send_node(m->conn, n);
+	binnode_free(n);
+	reply(m, reqid, 200, "SUCCESS", "Success send presence", NULL);
+}
+
+static void
+call_chat_presence(struct msgr *m, uint32_t reqid, json_object *body)
+{
+	json_object *v;
+	const char *phone = NULL, *action = NULL;
+	struct msg_send_error err;
+	char to[JID_STR_MAX];
+	struct binnode *n, *c;
+	struct jid j;
+
+	if (json_object_object_get_ex(body, "phone", &v))
+		phone = json_object_get_string(v);
+	if (json_object_object_get_ex(body, "action", &v))
+		action = json_object_get_string(v);
+	if (msg_send_normalize_phone(phone != NULL ? phone : "", &j, to,
+	    sizeof(to), &err) != 0) {
+		reply(m, reqid, 400, err.code, err.message, NULL);
+		return;
+	}
+	if (action == NULL || (strcmp(action, "start") != 0 &&
+	    strcmp(action, "stop") != 0)) {
+		reply(m, reqid, 400, "VALIDATION_ERROR", "action: must be start "
+		    "or stop", NULL);
+		return;
+	}
+	if (!logged_in(m)) {
+		reply(m, reqid, 503, "NOT_CONNECTED", "the device is not "
+		    "connected to WhatsApp", NULL);
+		return;
+	}
+	n = binnode_new("chatstate");
+	binnode_set_attr_jid(n, "to", &j);
+	c = binnode_new(strcmp(action, "start") == 0 ? "composing" : "paused");
+	binnode_add_child(n, &c);
+	(void)conn_send_node(m->conn, n);
+	binnode_free(n);
+	reply(m, reqid, 200, "SUCCESS", "Success send chat presence", NULL);
+}
+
+/* "/message/<id>/<verb>" -> id, verb. */
+static int
+split_message_route(const char *route, char *id, size_t idsz, char *verb,
+    size_t verbsz)
+{
+	const char *p = route + strlen("/message/"), *s;
+
+	if ((s = strchr(p, '/')) == NULL) {
+		snprintf(id, idsz, "%s", p);
+		verb[0] = '\0';
+	} else {
+		if ((size_t)(s - p) >= idsz)
+			return -1;
+		memcpy(id, p, (size_t)(s - p));
+		id[s - p] = '\0';
+		snprintf(verb, verbsz, "%s", s + 1);
+	}
+	return id[0] != '\0' ? 0 : -1;
+}
+
+int
+msgr_call(struct msgr *m, uint32_t reqid, const char *method,
+    const char *route, const char *query, size_t qlen, const char *body,
+    size_t blen, const char *idem)
+{
+	json_object *b = NULL;
+	char id[MSGID_MAX + 64], verb[32], *t;
+	int kind, rc = 1, get = method != NULL && strcmp(method, "GET") == 0;
+
+	if (strncmp(route, "/send/", 6) != 0 && strncmp(route, "/message/",
+	    9) != 0 && strcmp(route, "/chats") != 0 && strncmp(route,
+	    "/chat/", 6) != 0)
+		return 0;
+	if (strcmp(route, "/chats") == 0) {
+		call_chats(m, reqid, query, qlen);
+		return 1;
+	}
+	if (strncmp(route, "/chat/", 6) == 0) {
+		const char *p = route + 6, *s = strchr(p, '/');
+		char jid[JID_STR_MAX];
+
+		if (s == NULL || strcmp(s, "/messages") != 0 || !get)
+			return 0;
+		if ((size_t)(s - p) >= sizeof(jid))
+			return 0;
+		memcpy(jid, p, (size_t)(s - p));
+		jid[s - p] = '\0';
+		call_chat_messages(m, reqid, jid, query, qlen);
+		return 1;
+	}
+	if (body != NULL && blen > 0) {
+		t = xstrndup(body, blen);
+		b = json_tokener_parse(t);
+		free(t);
+	}
+	if (b == NULL)
+		b = json_object_new_object();
+	if (!json_object_is_type(b, json_type_object)) {
+		reply(m, reqid, 400, "VALIDATION_ERROR", "the body must be a "
+		    "JSON object", NULL);
+		goto out;
+	}
+	if (strncmp(route, "/message/", 9) == 0) {
+		if (split_message_route(route, id, sizeof(id), verb,
+		    sizeof(verb)) != 0 || !msgid_valid_ref(id)) {
+			reply(m, reqid, 400, "VALIDATION_ERROR", "message_id: "
+			    "not a message id", NULL);
+			goto out;
+		}
+		if (verb[0] == '\0' && get)
+			call_message_status(m, reqid, id);
+		else if (strcmp(verb, "read") == 0)
+			call_read(m, reqid, id);
+		else if ((kind = msg_send_kind_from_route(route)) >= 0)
+			send_call(m, reqid, (enum msg_send_kind)kind, id, b,
+			    idem);
+		else
+			rc = 0;		/* star, delete, download ... */
+		goto out;
+	}
+	if (strcmp(route, "/send/presence") == 0)
+		call_presence(m, reqid, b);
+	else if (strcmp(route, "/send/chat-presence") == 0)
+		call_chat_presence(m, reqid, b);
+	else if ((kind = msg_send_kind_from_route(route)) >= 0)
+		send_call(m, reqid, (enum msg_send_kind)kind, NULL, b, idem);
+	else
+		rc = 0;
+out:
+	json_object_put(b);
+	return rc;
+}
+
+/* ============================================================ timers */
+
+int
+msgr_timeout_ms(struct msgr *m)
+{
+	uint64_t now = conn_now_ms(), dl = 0;
+	long ob;
+	size_t i;
+	int t = -1;
+
+	if (!logged_in(m))
+		return -1;
+	if (m->kick && m->job == NULL)
+		return 0;
+	for (i = 0; i < m->nfl; i++)
+		if (dl == 0 || m->fl[i].deadline < dl)
+			dl = m->fl[i].deadline;
+	if (dl != 0)
+		t = dl > now ? (int)(dl - now) : 0;
+	if (m->job == NULL) {
+		if (m->next_due > now) {
+			int d = (int)(m->next_due - now);
+
+			if (t < 0 || d < t)
+				t = d;
+		} else if ((ob = outbox_timeout_ms(m->store)) >= 0) {
+			if (ob > 60000)
+				ob = 60000;
+			m->next_due = now + (uint64_t)ob;
+			if (t < 0 || ob < t)
+				t = (int)ob;
+		}
+	}
+	return t;
+}
+
+void
+msgr_service(struct msgr *m)
+{
+	uint64_t now = conn_now_ms();
+	size_t i;
+	int rounds;
+
+	if (!logged_in(m))
+		return;
+	for (i = 0; i < m->nfl;) {
+		if (m->fl[i].deadline <= now) {
+			log_info("send %s: no ack from the server in time",
+			    m->fl[i].id);
+			fl_del(m, i);	/* its row is due again */
+			m->kick = 1;
+		} else
+			i++;
+	}
+	if (m->job != NULL)
+		return;
+	if (!m->kick && m->next_due > now)
+		return;
+	m->kick = 0;
+	m->next_due = 0;
+	/* several rows per round: each that needs no round trip is sent
+	 * right away; one that waits for an IQ stops the round */
+	for (rounds = 0; rounds < BATCH_MAX && m->job == NULL; rounds++)
+		if (!job_start(m))
+			break;
+}
