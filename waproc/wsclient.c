@@ -1,19 +1,28 @@
 /*
  * wsclient.c - libwebsockets client for the WhatsApp chat socket (see
- * wsclient.h).  One lws context per client, created once and reused for
- * every reconnect.  Debian's libwebsockets is built without external
- * poll support, so the owner polls the connection's socket itself (POLLIN,
- * plus POLLOUT while we have data queued; a short timeout while the
- * connection is being set up) and lws_service(ctx, -1), which never
- * blocks, does the I/O.  Close notifications are deferred to the end of wsclient_service so
- * the owner never re-enters libwebsockets from one of its callbacks.
+ * wsclient.h).  One lws context per client, made by the first connect and
+ * reused for every reconnect.  TLS costs only what wss:// needs: a ws://
+ * context (loopback tests, fakewa) has no SSL at all; a wss:// one gets
+ * our own SSL_CTX whose trust store is the hashed CA directory, looked up
+ * lazily when a chain is verified, instead of the whole CA bundle parsed
+ * up front (~70 ms and ~2 MiB per process).  Debian's libwebsockets is
+ * built without external poll support, so the owner polls the
+ * connection's socket itself (POLLIN, plus POLLOUT while we have data
+ * queued or a plain TCP connect is in progress; a short timeout while the
+ * connection is being set up or torn down) and lws_service(ctx, -1),
+ * which never blocks, does the I/O.  Close notifications are deferred to
+ * the end of wsclient_service so the owner never re-enters libwebsockets
+ * from one of its callbacks.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "buf.h"
 #include "log.h"
@@ -31,9 +40,13 @@ struct wsmsg {
 
 struct wsclient {
 	struct wsclient_cb	 cb;
-	struct lws_context	*ctx;
+	struct lws_context	*ctx;		/* NULL until the first connect */
+	int			 ctx_tls;	/* ctx can do wss:// */
+	SSL_CTX			*ssl;		/* ours, lent to ctx */
+	char			 ca_file[512];	/* TEST ONLY trust anchors */
 	struct lws		*wsi;
 	int			 attempt;	/* a connect is in flight */
+	int			 tcp_wait;	/* ws:// connect() in progress */
 	int			 open;		/* established */
 	int			 closing;	/* we asked to close */
 	int			 closed_pending;
@@ -64,6 +77,7 @@ mark_closed(struct wsclient *w, const char *why)
 	if (!w->attempt)
 		return;
 	w->attempt = 0;
+	w->tcp_wait = 0;
 	w->open = 0;
 	w->wsi = NULL;
 	w->closed_pending = 1;
@@ -99,6 +113,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		char **p = in;
 		int n;
 
+		w->tcp_wait = 0;	/* connected: the upgrade goes out */
 		if (len < 64)
 			return 0;
 		n = lws_snprintf(*p, len, "Cache-Control: no-cache\r\n"
@@ -110,6 +125,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (wsi != w->wsi)
 			return -1;
 		w->open = 1;
+		w->tcp_wait = 0;
 		if (w->cb.open)
 			w->cb.open(w->cb.arg);
 		return 0;
@@ -187,29 +203,123 @@ lws_log_bridge(int level, const char *line)
 		log_debug("lws: %.*s", (int)n, line);
 }
 
-struct wsclient *
-wsclient_new(const struct wsclient_cb *cb, const char *ca_file)
+/* Is there at least one OpenSSL hash link (8 hex digits "." n) in dir? */
+static int
+ca_dir_hashed(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+	size_t i;
+	int found = 0;
+
+	if (dir == NULL || (d = opendir(dir)) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		for (i = 0; i < 8; i++)
+			if (strchr("0123456789abcdef", de->d_name[i]) == NULL ||
+			    de->d_name[i] == '\0')
+				break;
+		found = i == 8 && de->d_name[8] == '.' &&
+		    de->d_name[9] >= '0' && de->d_name[9] <= '9';
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The client SSL_CTX for wss://: TLS 1.2+, no compression, buffers given
+ * back while idle, peers checked against the system CA directory (hashed
+ * links, read on demand), or the bundle file when that directory has no
+ * hash links, or only the TEST ca_file.  libwebsockets sets SNI, the host
+ * name check and SSL_VERIFY_PEER on each connection.
+ */
+static SSL_CTX *
+ssl_ctx_new(const char *ca_file)
+{
+	const char *dir;
+	SSL_CTX *s;
+	int ok;
+
+	if ((s = SSL_CTX_new(TLS_client_method())) == NULL)
+		return NULL;
+	SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION);
+	SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(s, SSL_VERIFY_PEER, NULL);
+	if (ca_file != NULL && *ca_file != '\0') {
+		log_warnx("TEST ONLY: trusting %s instead of the system CA "
+		    "store", ca_file);
+		ok = SSL_CTX_load_verify_file(s, ca_file);
+	} else {
+		if ((dir = getenv(X509_get_default_cert_dir_env())) == NULL ||
+		    *dir == '\0')
+			dir = X509_get_default_cert_dir();
+		if (ca_dir_hashed(dir))
+			ok = SSL_CTX_load_verify_dir(s, dir);
+		else if (access(CA_BUNDLE, R_OK) == 0)
+			ok = SSL_CTX_load_verify_file(s, CA_BUNDLE);
+		else
+			ok = SSL_CTX_set_default_verify_paths(s);
+	}
+	if (ok != 1) {
+		log_warnx("wsclient: cannot load the CA certificates");
+		SSL_CTX_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+ctx_destroy(struct wsclient *w)
+{
+	if (w->ctx != NULL)
+		lws_context_destroy(w->ctx);
+	w->ctx = NULL;
+	w->ctx_tls = 0;
+	SSL_CTX_free(w->ssl);	/* after the context: it was lent */
+	w->ssl = NULL;
+}
+
+/* A context able to connect with (tls) or without TLS.  0 or -1. */
+static int
+ctx_ready(struct wsclient *w, int tls)
 {
 	struct lws_context_creation_info info;
-	struct wsclient *w = xcalloc(1, sizeof(*w));
 
-	w->cb = *cb;
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+	if (w->ctx != NULL && (w->ctx_tls || !tls))
+		return 0;
+	ctx_destroy(w);		/* a ws:// context now asked for wss:// */
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.user = w;
 	info.fd_limit_per_thread = 16;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-	    LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
-	if (ca_file != NULL && *ca_file != '\0') {
-		log_warnx("TEST ONLY: trusting %s instead of the system CA "
-		    "store", ca_file);
-		info.client_ssl_ca_filepath = ca_file;
-	} else if (access(CA_BUNDLE, R_OK) == 0)
-		info.client_ssl_ca_filepath = CA_BUNDLE;
-	if ((w->ctx = lws_create_context(&info)) == NULL)
-		fatalx("wsclient: cannot create the libwebsockets context");
+	info.options = LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
+	if (tls) {
+		if ((w->ssl = ssl_ctx_new(w->ca_file)) == NULL)
+			return -1;
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.provided_client_ssl_ctx = w->ssl;
+	}
+	if ((w->ctx = lws_create_context(&info)) == NULL) {
+		log_warnx("wsclient: cannot create the libwebsockets context");
+		SSL_CTX_free(w->ssl);
+		w->ssl = NULL;
+		return -1;
+	}
+	w->ctx_tls = tls;
+	return 0;
+}
+
+struct wsclient *
+wsclient_new(const struct wsclient_cb *cb, const char *ca_file)
+{
+	struct wsclient *w = xcalloc(1, sizeof(*w));
+
+	w->cb = *cb;
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+	if (ca_file != NULL)
+		snprintf(w->ca_file, sizeof(w->ca_file), "%s", ca_file);
 	frame_reader_init(&w->rd, FRAME_MAX_PAYLOAD);
 	return w;
 }
@@ -222,7 +332,7 @@ wsclient_free(struct wsclient *w)
 	w->cb.closed = NULL;
 	w->cb.open = NULL;
 	w->cb.frame = NULL;
-	lws_context_destroy(w->ctx);
+	ctx_destroy(w);
 	queue_clear(w);
 	frame_reader_free(&w->rd);
 	free(w);
@@ -253,6 +363,13 @@ wsclient_connect(struct wsclient *w, const char *url)
 	snprintf(host, sizeof(host), "%s", addr);
 	snprintf(path, sizeof(path), "/%s", p);
 
+	/* before attempt is set: destroying an old context calls back */
+	if (ctx_ready(w, tls) != 0) {
+		/* reported like a failed connect: the owner backs off */
+		w->attempt = 1;
+		mark_closed(w, "cannot set up TLS");
+		return 0;
+	}
 	frame_reader_free(&w->rd);
 	frame_reader_init(&w->rd, FRAME_MAX_PAYLOAD);
 	frame_writer_init(&w->wr, NULL, 0);
@@ -261,6 +378,7 @@ wsclient_connect(struct wsclient *w, const char *url)
 	w->closing = 0;
 	w->open = 0;
 	w->attempt = 1;
+	w->tcp_wait = !tls;
 
 	memset(&ci, 0, sizeof(ci));
 	ci.context = w->ctx;
@@ -340,7 +458,8 @@ wsclient_pollfds(struct wsclient *w, struct pollfd *pfd, int max)
 		return 0;
 	pfd[0].fd = fd;
 	pfd[0].events = POLLIN;
-	if (w->open && (w->qhead != NULL || lws_partial_buffered(w->wsi)))
+	if ((w->open && (w->qhead != NULL ||
+	    lws_partial_buffered(w->wsi))) || (w->tcp_wait && !w->closing))
 		pfd[0].events |= POLLOUT;
 	pfd[0].revents = 0;
 	return 1;
@@ -351,8 +470,11 @@ wsclient_timeout_ms(struct wsclient *w)
 {
 	int t;
 
-	if (w->closed_pending)
-		return 0;
+	if (w->closed_pending || w->ctx == NULL)
+		return w->closed_pending ? 0 : -1;
+	/* a close in progress: libwebsockets kills the socket next service */
+	if (w->attempt && w->closing)
+		return 1;
 	/* 0 when libwebsockets holds buffered input to process */
 	t = lws_service_adjust_timeout(w->ctx, 250, 0);
 	/* connecting / upgrading: lws waits for POLLOUT we do not see */
@@ -366,7 +488,8 @@ wsclient_service(struct wsclient *w)
 {
 	char why[sizeof(w->why)];
 
-	lws_service(w->ctx, -1);
+	if (w->ctx != NULL)
+		lws_service(w->ctx, -1);
 	if (w->closed_pending) {
 		w->closed_pending = 0;
 		snprintf(why, sizeof(why), "%s", w->why);

@@ -37,10 +37,19 @@ struct wsclient_cb {
 	void	(*closed)(void *arg, const char *why);
 };
 
-/* ca_file: PEM trust anchors for wss:// (TEST ONLY); NULL = system store. */
+/*
+ * ca_file: PEM trust anchors for wss:// (TEST ONLY); NULL = system store
+ * (the hashed CA directory, $SSL_CERT_DIR or OpenSSL's default, read when
+ * a chain is verified; the CA bundle file when the directory has no hash
+ * links).  Nothing is set up here: the first connect makes the
+ * libwebsockets context, with TLS only for wss://, kept for reconnects.
+ */
 struct wsclient	*wsclient_new(const struct wsclient_cb *, const char *ca_file);
 void		 wsclient_free(struct wsclient *);
-/* Start connecting to ws:// or wss:// host[:port]/path.  0 or -1. */
+/*
+ * Start connecting to ws:// or wss:// host[:port]/path.  0, or -1 for a
+ * bad URL; a TLS set-up failure is reported as a failed connect.
+ */
 int		 wsclient_connect(struct wsclient *, const char *url);
 /* Queue one WA frame (header added here).  0, or -1 if not connected. */
 int		 wsclient_send_frame(struct wsclient *, const uint8_t *,

@@ -8,6 +8,7 @@
  * restart that keeps the pairing.
  *     build/tests/test_conn [name...]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <json-c/json.h>
 #include <sodium.h>
 
@@ -912,12 +915,57 @@ test_control_api(void)
 		json_object_put(o);
 }
 
+/* dir = a new directory holding pem under its OpenSSL hash name. */
+static int
+ca_dir_make(const char *pem, char *dir, size_t len)
+{
+	char link[400];
+	X509 *x;
+	FILE *f;
+	int rc;
+
+	snprintf(dir, len, "%s-cadir", fw.dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -1;
+	if ((f = fopen(pem, "r")) == NULL)
+		return -1;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL)
+		return -1;
+	snprintf(link, sizeof(link), "%s/%08lx.0", dir,
+	    X509_subject_name_hash(x));
+	X509_free(x);
+	unlink(link);
+	rc = symlink(pem, link);
+	return rc;
+}
+
+static void
+ca_dir_remove(const char *dir)
+{
+	struct dirent *de;
+	char path[700];
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 static void
 test_tls(void)
 {
 	struct cl cl;
 	struct conn_cfg cfg;
-	char *slash;
+	char *slash, cadir[300];
 
 	fw_stop();
 	slash = strrchr(fw.dir, '/');
@@ -941,6 +989,20 @@ test_tls(void)
 	conn_stop(cl.c);
 	run_until_state(&cl, CONN_STOPPED, 3000);
 	cl_close(&cl);
+	/* the system store path: a hashed CA directory (SSL_CERT_DIR) */
+	if (T_OK(ca_dir_make(fw.tls, cadir, sizeof(cadir)) == 0,
+	    "hashed CA directory")) {
+		setenv("SSL_CERT_DIR", cadir, 1);
+		cfg.ca_file[0] = '\0';
+		cl_open(&cl, NULL, &cfg);
+		T_OK(run_until(&cl, &cl.nqr, 1, 5000),
+		    "QR over wss://, trusted by the hashed CA directory");
+		conn_stop(cl.c);
+		run_until_state(&cl, CONN_STOPPED, 3000);
+		cl_close(&cl);
+		unsetenv("SSL_CERT_DIR");
+		ca_dir_remove(cadir);
+	}
 	fw_stop();
 }
 
