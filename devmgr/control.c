@@ -927,6 +927,12 @@ h_device_call(struct ctl *c)
 
 	if (!ctl_device(c))
 		return;
+	/* devmgr's own calls to the waproc (IPC.md): never from outside */
+	if (c->req->path != NULL && strncmp(c->req->path, "/_internal/", 11)
+	    == 0) {
+		ctl_set(c, 404, "NOT_FOUND", "no such route");
+		return;
+	}
 	max = ipc_now_ms() + (uint64_t)config_get_int("DEVICE_CALL_TIMEOUT_MS");
 	deadline = c->m->hdr.deadline_ms ? c->m->hdr.deadline_ms : max;
 	if (deadline > max)

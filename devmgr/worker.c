@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <sodium.h>
 #include <zmq.h>
 
@@ -614,16 +615,54 @@ worker_delete(const char *hash)
 	w_terminate(w, STOP_DELETE, "deleted");
 }
 
+/*
+ * Message webhook settings changed: a running waproc gets them at once
+ * (DEVICE_CALL PUT /_internal/webhook, IPC.md); one that is not running
+ * reads them from its environment at its next start.
+ */
 void
 worker_config_changed(const char *hash)
 {
-	/*
-	 * IPC.md has no message yet for live webhook settings: the waproc
-	 * reads WEBHOOK_URL/WEBHOOK_SECRET at spawn, so the new values apply
-	 * at its next start.  Status webhooks (devmgr's) apply at once.
-	 */
-	log_debug("device %s: message webhook settings apply at next start",
-	    hash);
+	struct worker *w = w_find(hash);
+	Ipc__Request req = IPC__REQUEST__INIT;
+	struct reg_device d;
+	struct pending *p;
+	json_object *o;
+	const char *js;
+
+	if (w == NULL || w->state != W_READY)
+		return;
+	if (registry_device_get(dm.reg, hash, &d) != 0)
+		return;
+	if ((p = pend_alloc()) == NULL) {
+		reg_device_clear(&d);
+		log_warnx("device %s: cannot push the webhook settings now; "
+		    "they apply at its next start", hash);
+		return;
+	}
+	p->internal = 1;
+	snprintf(p->hash, sizeof(p->hash), "%s", hash);
+	p->deadline = ipc_now_ms() + 5000;
+	o = json_object_new_object();
+	json_object_object_add(o, "url", json_object_new_string(
+	    d.webhook_url ? d.webhook_url : ""));
+	json_object_object_add(o, "secret", json_object_new_string(
+	    d.webhook_secret ? d.webhook_secret : ""));
+	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	req.device = (char *)hash;
+	req.method = (char *)"PUT";
+	req.path = (char *)"/_internal/webhook";
+	req.json.data = (uint8_t *)js;
+	req.json.len = strlen(js);
+	if (w_send(w, IPC_DEVICE_CALL, p->reqid, 0,
+	    (const ProtobufCMessage *)&req) != 0)
+		pend_release(p);
+	else
+		log_info("device %s: message webhook settings pushed", hash);
+	/* the secret leaves no copy behind */
+	sodium_memzero((char *)js, strlen(js));
+	json_object_put(o);
+	reg_device_clear(&d);
 }
 
 void

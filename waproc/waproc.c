@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <sodium.h>
 #include <zmq.h>
 
@@ -106,12 +107,44 @@ out_reply(void *arg, uint32_t reqid, int status, const char *code,
 	ctl_reply(g->ctl, reqid, status, code, message, json);
 }
 
+/* devmgr pushes changed message-webhook settings (IPC.md). */
+static void
+internal_webhook(struct glue *g, uint32_t reqid, const Ipc__Request *req)
+{
+	json_object *o = NULL, *u, *s;
+	char *t;
+	int rc = -1;
+
+	if (req->json.len > 0) {
+		t = xstrndup((const char *)req->json.data, req->json.len);
+		o = json_tokener_parse(t);
+		sodium_memzero(t, req->json.len);
+		free(t);
+	}
+	if (o != NULL && json_object_object_get_ex(o, "url", &u) &&
+	    json_object_object_get_ex(o, "secret", &s))
+		rc = msghook_set_target(json_object_get_string(u),
+		    json_object_get_string(s));
+	json_object_put(o);
+	if (rc == 0)
+		ctl_reply(g->ctl, reqid, 200, "SUCCESS", "webhook settings "
+		    "applied", "{\"code\":\"SUCCESS\"}");
+	else
+		ctl_reply(g->ctl, reqid, 400, "INVALID_WEBHOOK_URL", "webhook "
+		    "settings not applied", NULL);
+}
+
 static void
 on_call(struct ctl *c, uint32_t reqid, const Ipc__Request *req, void *arg)
 {
 	struct glue *g = arg;
 
 	(void)c;
+	if (req->path != NULL && strcmp(req->path, "/_internal/webhook") ==
+	    0) {
+		internal_webhook(g, reqid, req);
+		return;
+	}
 	session_call(g->sess, reqid, req->method, req->path,
 	    (const char *)req->query.data, req->query.len,
 	    (const char *)req->json.data, req->json.len,

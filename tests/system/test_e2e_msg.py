@@ -297,6 +297,30 @@ def main():
              "%s: ... and B's waproc lives on and still receives" % WEB,
              lambda: (pid_b, st.waproc_pid(hb), st.logs(30)))
 
+        # ---- a changed webhook URL and secret apply without a restart
+        sink_c = stack.WebhookSink()
+        try:
+            pid_b = st.waproc_pid(hb)
+            r = st.request("PUT", "/api/devices?deviceHash=" + hb,
+                           {"webhookUrl": sink_c.url,
+                            "webhookSecret": "new-secret"}, token=tok)
+            t.ok(r.status == 200, "%s: PUT /api/devices: new webhook URL and "
+                 "secret" % WEB, repr(r))
+            send(st, tok, ha, "message", {"phone": PB, "message": "moved"})
+            got = st.wait(lambda: hooks(sink_c, lambda b: text_of(b) ==
+                                        "moved"), 20, 0.2)
+            t.ok(got and signed(got[0][0], "new-secret") and
+                 not hooks(sink_b, lambda b: text_of(b) == "moved"),
+                 "%s: the next message goes to the new URL, signed with the "
+                 "new secret" % WEB, lambda: (hooks(sink_c), st.logs(20)))
+            t.ok(st.waproc_pid(hb) == pid_b, "%s: ... without restarting "
+                 "the device's waproc" % WEB)
+            st.request("PUT", "/api/devices?deviceHash=" + hb,
+                       {"webhookUrl": sink_b.url,
+                        "webhookSecret": SECRET_B}, token=tok)
+        finally:
+            sink_c.close()
+
         # ---- durability: kill -9 the sender in the middle of a burst
         # Like a careful client: each send carries an Idempotency-Key and is
         # retried with it until it is answered 200 (while the waproc is
