@@ -24,12 +24,6 @@
 
 #define CREDS_KEY	"creds"
 #define PEND_MAX	16
-/*
- * The companion_hello goes out right after the PAIRING state callback;
- * the code is handed out a little later so that a fast "phone" (a test)
- * never types it before the server knows it.
- */
-#define CODE_SETTLE_MS	500
 
 enum pend_kind { PEND_LOGIN = 1, PEND_LOGOUT, PEND_CODE };
 
@@ -52,7 +46,6 @@ struct session {
 	int			 quiet;		/* our own conn_stop */
 	char			 qr[PAIRING_QR_MAX];
 	char			 code[PAIRING_CODE_LEN + 2];
-	uint64_t		 code_ready_at;	/* conn_now_ms() */
 	uint64_t		 qr_expires;	/* conn_now_ms() */
 	struct pend		 pend[PEND_MAX];
 	struct msgr		*msgr;		/* messaging (msgr.c) */
@@ -399,7 +392,6 @@ cb_state(void *arg, enum conn_state st, enum conn_cause cause)
 		return;
 	case CONN_PAIRING:
 		set_status(s, name, NULL);
-		s->code_ready_at = conn_now_ms() + CODE_SETTLE_MS;
 		return;
 	default:
 		if (name != NULL)
@@ -438,6 +430,17 @@ cb_pair_success(void *arg, const struct creds *c)
 {
 	(void)arg;
 	log_debug("paired as %s", c->jid);
+}
+
+/* The server has the pair code's companion_hello: the phone may take the
+ * code now (it is handed out only then, so nobody types it too early). */
+static void
+cb_pair_code_sent(void *arg)
+{
+	struct session *s = arg;
+
+	if (s->code_requested)
+		pend_answer_codes(s, 1);
 }
 
 static void
@@ -571,6 +574,7 @@ ensure_conn(struct session *s)
 		cb.qr = cb_qr;
 		cb.pair_success = cb_pair_success;
 		cb.pair_error = cb_pair_error;
+		cb.pair_code_sent = cb_pair_code_sent;
 		cb.creds_changed = cb_creds_changed;
 		cb.prekeys = cb_prekeys;
 		cb.logged_in = cb_logged_in;
@@ -639,7 +643,6 @@ session_timeout_ms(struct session *s)
 	uint64_t now = conn_now_ms();
 	int t = s->conn != NULL ? conn_timeout_ms(s->conn) : -1;
 	int mt = msgr_timeout_ms(s->msgr);
-	int pairing = s->conn != NULL && conn_state(s->conn) == CONN_PAIRING;
 	size_t i;
 
 	if (mt >= 0 && (t < 0 || mt < t))
@@ -649,9 +652,6 @@ session_timeout_ms(struct session *s)
 			uint64_t dl = s->pend[i].deadline;
 			int d;
 
-			if (s->pend[i].kind == PEND_CODE && pairing &&
-			    s->code_ready_at != 0 && s->code_ready_at < dl)
-				dl = s->code_ready_at;
 			d = dl > now ? (int)(dl - now) : 0;
 
 			if (t < 0 || d < t)
@@ -671,9 +671,6 @@ session_service(struct session *s)
 		conn_service(s->conn);
 	msgr_service(s->msgr);
 	now = conn_now_ms();
-	if (s->code_requested && s->conn != NULL && conn_state(s->conn) ==
-	    CONN_PAIRING && s->code_ready_at != 0 && now >= s->code_ready_at)
-		pend_answer_codes(s, 1);
 	for (i = 0; i < PEND_MAX; i++) {
 		if (s->pend[i].kind == 0 || s->pend[i].deadline > now)
 			continue;
@@ -841,8 +838,6 @@ call_login_code(struct session *s, uint32_t reqid, const char *phone)
 	}
 	if (conn_state(s->conn) == CONN_PAIRING) {
 		set_status(s, "pairing_code", NULL);
-		if (s->code_ready_at < conn_now_ms() + CODE_SETTLE_MS)
-			s->code_ready_at = conn_now_ms() + CODE_SETTLE_MS;
 	}
 }
 
