@@ -411,7 +411,12 @@ static size_t
 mx_write(char *p, size_t sz, size_t n, void *u)
 {
 	struct mx *x = u;
+	long code = 0;
 
+	/* an error page is not kept (nor counted against the cap) */
+	if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code) ==
+	    CURLE_OK && (code < 200 || code > 299))
+		return sz * n;
 	if (buf_append(&x->resp, p, sz * n) != 0) {
 		x->toobig = 1;
 		return 0;
@@ -537,6 +542,9 @@ mx_start(struct media *m, struct mx *x)
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	/* one transfer per connection, like the reference clients' */
+	curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION,
+	    (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, total);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS,
 	    total < MX_CONNECT_MS ? total : MX_CONNECT_MS);
@@ -948,6 +956,17 @@ mx_finish(struct media *m, struct mx *x, CURLcode res)
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	media_url_for_log(x->url, where, sizeof(where));
+	if ((res == CURLE_OK || res == CURLE_WRITE_ERROR ||
+	    res == CURLE_FILESIZE_EXCEEDED) && code >= 300) {
+		snprintf(err, sizeof(err), "HTTP %ld", code);
+		log_warnx("media: %s %s: %s", names[x->type], where, err);
+		if (x->type == MX_UPLOAD && (code == 401 || code == 403))
+			media_set_conn_info(m, NULL);	/* auth is stale */
+		mx_fail(m, x, x->type == MX_DOWNLOAD && (code == 403 ||
+		    code == 404 || code == 410) ? MEDIA_EEXPIRED : MEDIA_EHTTP,
+		    err);
+		return;
+	}
 	if (x->toobig || res == CURLE_FILESIZE_EXCEEDED) {
 		log_warnx("media: %s %s: over %zu bytes", names[x->type], where,
 		    x->resp.max);
@@ -969,11 +988,7 @@ mx_finish(struct media *m, struct mx *x, CURLcode res)
 	if (code < 200 || code > 299) {
 		snprintf(err, sizeof(err), "HTTP %ld", code);
 		log_warnx("media: %s %s: %s", names[x->type], where, err);
-		if (x->type == MX_UPLOAD && (code == 401 || code == 403))
-			media_set_conn_info(m, NULL);	/* auth is stale */
-		mx_fail(m, x, x->type == MX_DOWNLOAD && (code == 403 ||
-		    code == 404 || code == 410) ? MEDIA_EEXPIRED : MEDIA_EHTTP,
-		    err);
+		mx_fail(m, x, MEDIA_EHTTP, err);
 		return;
 	}
 	switch (x->type) {
