@@ -24,11 +24,16 @@
  * Callbacks: a function that returns 0 has taken the request and calls its
  * callback exactly once, later, from media_service() (or, for an upload
  * waiting for the media_conn IQ, from the conn's IQ callback inside
- * conn_service()), never from inside the call itself.  A negative return
+ * conn_service() or conn_free()), never from inside the call itself.  A negative return
  * (MEDIA_E*) means the callback will never be called.  Callbacks may start
  * new transfers but must not call media_free().  media_free() aborts what
  * is in flight WITHOUT calling the callbacks: the owner frees whatever
  * their args point to.
+ *
+ * Transfers use HTTP/1.1 (no HTTP/2 multiplexing), hosts[0] of the
+ * media_conn (no fallback to the other hosts yet), and no retry: the
+ * caller decides.  An upload answered 401/403 drops the cached media_conn
+ * so the next upload asks again.
  *
  * The CA file is TEST ONLY (fakewa's self-signed certificate); "" or NULL
  * means the system CA store, as the real media hosts use public CAs.
@@ -172,7 +177,9 @@ int	media_upload(struct media *, struct conn *c, const char *kind,
 
 /*
  * GET a user-given http:// or https:// URL: at most max bytes (0: the
- * download cap), redirects <= MEDIA_REDIRS_MAX, http/https only.
+ * download cap), redirects <= MEDIA_REDIRS_MAX, http/https only.  Any
+ * host is allowed, loopback and private addresses included: the API
+ * client is trusted as much as GOWA trusts it.
  */
 int	media_fetch_url(struct media *, const char *url, size_t max,
 	    media_fetch_cb cb, void *arg);
@@ -181,7 +188,8 @@ int	media_fetch_url(struct media *, const char *url, size_t max,
  * Download and decrypt media of kind: url_or_direct_path is an https://
  * URL, or a direct path ("/v/...") fetched from the cached media host (or
  * MEDIA_DEFAULT_HOST).  file_enc_sha256 (may be NULL) is checked, then
- * the MAC.  max bounds the plaintext (0: MEDIA_MAX_DOWNLOAD).
+ * the MAC.  max bounds the plaintext (0: MEDIA_MAX_DOWNLOAD).  A message's
+ * url comes from a peer: pass its direct path when it has one.
  */
 int	media_download(struct media *, const char *url_or_direct_path,
 	    const char *kind, const uint8_t media_key[MEDIA_KEY_LEN],

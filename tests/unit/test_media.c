@@ -927,6 +927,8 @@ test_fetch_url(void)
 	int calls = 0, ok;
 
 	res_init(&r);
+	T_EQ_INT(media_timeout_ms(m), -1, "new: no timer");
+	T_EQ_INT(media_pollfds(m, NULL, 0), 0, "new: no sockets");
 	T_EQ_INT(fetch(m, "/ok", 0, &r), MEDIA_OK, "fetched");
 	T_EQ_INT(r.data.len, 1000, "1000 bytes");
 	T_OK(r.data.len == 1000 && (uint8_t)r.data.data[999] ==
@@ -976,6 +978,44 @@ test_fetch_url(void)
 	T_EQ_INT(fetch(m, "/stall", 0, &r), MEDIA_ENET, "stall times out");
 	T_OK(strstr(r.errstr, "127.0.0.1") == NULL ||
 	    strstr(r.errstr, "stall") == NULL, "error text: %s", r.errstr);
+	/* uploads queue behind MEDIA_ACTIVE_MAX transfers; one whose
+	 * media_conn was dropped meanwhile fails when its turn comes */
+	{
+		struct media_conn_info mc;
+		struct res st[MEDIA_ACTIVE_MAX], up;
+		char url[128];
+		int n_enet = 0;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/stall",
+		    hs_port);
+		for (i = 0; i < MEDIA_ACTIVE_MAX; i++) {
+			res_init(&st[i]);
+			(void)media_fetch_url(m, url, 0, on_fetch, &st[i]);
+		}
+		res_init(&up);
+		memset(&mc, 0, sizeof(mc));
+		snprintf(mc.auth, sizeof(mc.auth), "a");
+		snprintf(mc.hosts[0], sizeof(mc.hosts[0]), "127.0.0.1:1");
+		mc.nhosts = 1;
+		media_set_conn_info(m, &mc);
+		T_EQ_INT(media_upload(m, NULL, "image", (const uint8_t *)"x", 1,
+		    on_upload, &up), 0, "upload queued behind the stalls");
+		pump(m, NULL, 100);
+		T_EQ_INT(up.done, 0, "still waiting for a slot");
+		media_set_conn_info(m, NULL);
+		run_until(m, NULL, &up.done, 1, 5000);
+		T_EQ_INT(up.err, MEDIA_ECONN, "no media host when its turn came");
+		for (i = 0; i < MEDIA_ACTIVE_MAX; i++) {
+			run_until(m, NULL, &st[i].done, 1, 5000);
+			n_enet += st[i].err == MEDIA_ENET;
+			res_free(&st[i]);
+		}
+		T_EQ_INT(n_enet, MEDIA_ACTIVE_MAX, "the stalls timed out");
+		res_free(&up);
+		T_EQ_INT(media_active(m), 0, "nothing held");
+		T_EQ_INT(media_timeout_ms(m) < 0 || media_timeout_ms(m) > 1000,
+		    1, "idle: no short timer");
+	}
 	/* media_free aborts without callbacks */
 	{
 		char url[128];
