@@ -54,6 +54,8 @@ struct mx {
 	uint8_t			 file_enc_sha256[MEDIA_SHA256_LEN];
 	int			 have_enc;
 	int			 detached;	/* easy out of the multi */
+	size_t			 host;		/* media_conn host index */
+	char			*dp;		/* download: direct path */
 	uint64_t		 file_length;
 	int64_t			 key_ts;
 	int			 err;		/* MX_DONE before start */
@@ -493,9 +495,45 @@ mx_free(struct media *m, struct mx *x)
 		free(x->url);
 	}
 	free(x->body);
+	free(x->dp);
 	buf_free(&x->resp);
 	sodium_memzero(x->media_key, sizeof(x->media_key));
 	free(x);
+}
+
+/*
+ * An upload (or a download by direct path) that could not reach
+ * hosts[x->host] goes back to the queue for the next media_conn host
+ * (Baileys and whatsmeow try each in turn).  0 requeued, -1 no other host.
+ */
+static int
+mx_next_host(struct media *m, struct mx *x)
+{
+	struct mx **pp;
+
+	if ((x->type != MX_UPLOAD && x->dp == NULL) || !m->have_mc ||
+	    x->host + 1 >= m->mc.nhosts)
+		return -1;
+	mx_detach(m, x);
+	curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+	x->detached = 0;
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	sodium_memzero(x->url, strlen(x->url));
+	free(x->url);
+	x->url = NULL;
+	buf_reset(&x->resp);
+	x->toobig = 0;
+	x->curlerr[0] = '\0';
+	x->host++;
+	x->state = MX_QUEUED;
+	for (pp = &m->list; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = x;
+	x->next = NULL;
+	m->nheld++;
+	return 0;
 }
 
 /* Deliver an error and free x (already unlinked). */
@@ -527,12 +565,20 @@ mx_start(struct media *m, struct mx *x)
 
 	if (x->type == MX_UPLOAD) {
 		media_token(x->file_enc_sha256, tok);
-		if (!m->have_mc || media_upload_url(url, sizeof(url),
-		    m->mc.hosts[0], media_crypto_mms_path(x->kind), tok,
+		if (!m->have_mc || x->host >= m->mc.nhosts ||
+		    media_upload_url(url, sizeof(url),
+		    m->mc.hosts[x->host], media_crypto_mms_path(x->kind), tok,
 		    m->mc.auth) != 0)
 			return MEDIA_ECONN;
 		x->url = xstrdup(url);
 		sodium_memzero(url, sizeof(url));
+	} else if (x->type == MX_DOWNLOAD && x->dp != NULL) {
+		if (media_download_url(url, sizeof(url), m->have_mc &&
+		    x->host < m->mc.nhosts ? m->mc.hosts[x->host] :
+		    MEDIA_DEFAULT_HOST, x->dp, media_crypto_mms_path(x->kind),
+		    x->have_enc ? x->file_enc_sha256 : NULL) != 0)
+			return MEDIA_EINVAL;
+		x->url = xstrdup(url);
 	}
 	if ((x->easy = curl_easy_init()) == NULL)
 		return MEDIA_ENET;
@@ -542,7 +588,8 @@ mx_start(struct media *m, struct mx *x)
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	/* one transfer per connection, like the reference clients' */
+	/* HTTP/1.1: fakewa's media host (libwebsockets) loses large
+	 * HTTP/2 bodies; the reference clients' servers speak both */
 	curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION,
 	    (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, total);
@@ -851,6 +898,7 @@ media_download(struct media *m, const char *url_or_direct_path,
 	if (max == 0 || max > MEDIA_MAX_DOWNLOAD)
 		max = MEDIA_MAX_DOWNLOAD;
 	if (u[0] == '/') {
+		/* checked now; built again per host when it starts */
 		mc = media_conn_cached(m);
 		if (media_download_url(url, sizeof(url), mc != NULL ?
 		    mc->hosts[0] : MEDIA_DEFAULT_HOST, u,
@@ -870,7 +918,11 @@ media_download(struct media *m, const char *url_or_direct_path,
 		memcpy(x->file_enc_sha256, file_enc_sha256, MEDIA_SHA256_LEN);
 		x->have_enc = 1;
 	}
-	x->url = xstrdup(u);
+	if (u == url) {
+		x->dp = xstrdup(url_or_direct_path);	/* URL per host */
+		sodium_memzero(url, sizeof(url));
+	} else
+		x->url = xstrdup(u);
 	mx_start_queued(m);
 	return 0;
 }
@@ -982,6 +1034,15 @@ mx_finish(struct media *m, struct mx *x, CURLcode res)
 			snprintf(err, sizeof(err), "%s",
 			    curl_easy_strerror(res));
 		log_warnx("media: %s %s: %s", names[x->type], where, err);
+		if (res == CURLE_COULDNT_CONNECT ||
+		    res == CURLE_COULDNT_RESOLVE_HOST ||
+		    res == CURLE_OPERATION_TIMEDOUT ||
+		    res == CURLE_SSL_CONNECT_ERROR) {
+			if (mx_next_host(m, x) == 0) {
+				mx_start_queued(m);
+				return;
+			}
+		}
 		mx_fail(m, x, MEDIA_ENET, err);
 		return;
 	}

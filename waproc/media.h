@@ -30,10 +30,11 @@
  * is in flight WITHOUT calling the callbacks: the owner frees whatever
  * their args point to.
  *
- * Transfers use HTTP/1.1 (no HTTP/2 multiplexing), hosts[0] of the
- * media_conn (no fallback to the other hosts yet), and no retry: the
- * caller decides.  An upload answered 401/403 drops the cached media_conn
- * so the next upload asks again.
+ * Transfers use HTTP/1.1.  An upload, or a download by direct path, that
+ * cannot reach a media_conn host (connect, resolve, TLS handshake,
+ * timeout) tries the next one; nothing else is retried: the caller
+ * decides.  An upload answered 401/403 drops the cached media_conn so the
+ * next upload asks again.
  *
  * The CA file is TEST ONLY (fakewa's self-signed certificate); "" or NULL
  * means the system CA store, as the real media hosts use public CAs.

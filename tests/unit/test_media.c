@@ -453,6 +453,26 @@ inject(struct media *m, const char *auth)
 	media_set_conn_info(m, &mc);
 }
 
+/* A loopback port nobody listens on (bound, then closed). */
+static int
+closed_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int s, port = 1;
+
+	if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(s, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	close(s);
+	return port;
+}
+
 static uint8_t *
 random_bytes(size_t n)
 {
@@ -524,6 +544,26 @@ test_roundtrip(void)
 	upload_download(m, "sticker", 15);
 	T_EQ_INT(media_active(m), 0, "nothing left held");
 	media_free(m);
+
+	/* first host unreachable: the upload moves on to the next one */
+	{
+		struct media_conn_info mc;
+		int port;
+
+		m = media_new(fw.cert);
+		memset(&mc, 0, sizeof(mc));
+		snprintf(mc.auth, sizeof(mc.auth), "%s", fw.auth);
+		port = closed_port();
+		snprintf(mc.hosts[0], sizeof(mc.hosts[0]), "127.0.0.1:%d",
+		    port);
+		snprintf(mc.hosts[1], sizeof(mc.hosts[1]), "127.0.0.1:%d",
+		    fw.media);
+		mc.nhosts = 2;
+		mc.ttl = 60;
+		media_set_conn_info(m, &mc);
+		upload_download(m, "image", 2000);
+		media_free(m);
+	}
 }
 
 static void
