@@ -61,6 +61,18 @@ struct devcache {
 
 enum job_wait { W_NONE = 0, W_GROUP, W_USYNC, W_BUNDLES };
 
+/* A peer's device could not decrypt what we sent (§7.7): re-send. */
+struct retryq {
+	char		 id[MSGID_MAX];
+	char		 chat[JID_STR_MAX];
+	struct jid	 to;		/* the receipt's from */
+	struct jid	 dev;		/* the device that asked */
+	int		 has_participant, has_recipient;
+	struct jid	 participant, recipient;
+	uint32_t	 count;
+};
+#define RETRYQ_MAX	64
+
 struct job {
 	struct store_ob_row	 row;
 	struct jid		 chat;
@@ -72,6 +84,9 @@ struct job {
 	size_t			 nmembers;
 	char			 addressing[8];	/* group addressing_mode */
 	enum job_wait		 wait;
+	int			 retry;		/* a re-send for rq */
+	struct retryq		 rq;
+	int64_t			 orig_ts;
 };
 
 struct inflight {
@@ -94,11 +109,14 @@ struct msgr {
 	size_t			 ndc;
 	int			 kick;
 	uint64_t		 next_due;	/* conn_now_ms() */
+	struct retryq		 rq[RETRYQ_MAX];
+	size_t			 nrq;
 	struct msgr_stats	 st;
 };
 
 static void	job_step(struct msgr *);
 static void	job_end(struct msgr *, const char *error, int permanent);
+static void	retry_step(struct msgr *, struct job *);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -523,6 +541,7 @@ job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 
 	if (store_msg_find(m->store, j->row.chat, j->row.id, &ref, NULL, &raw,
 	    &rawlen) == 0 && raw != NULL && ref.from_me) {
+		j->orig_ts = ref.ts;
 		j->msg = raw;
 		j->msglen = rawlen;
 		if (msg_send_classify(raw, rawlen, &j->attrs) != 0) {
@@ -532,6 +551,10 @@ job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 		return 0;
 	}
 	free(raw);
+	if (j->retry) {
+		snprintf(error, errsz, "message to re-send is gone");
+		return -1;
+	}
 	kind = kind_of(j->row.kind);
 	if (kind == MSG_SEND_NKINDS) {
 		snprintf(error, errsz, "unknown kind %s", j->row.kind);
@@ -996,7 +1019,11 @@ job_end(struct msgr *m, const char *error, int permanent)
 		return;
 	m->job = NULL;
 	snprintf(id, sizeof(id), "%s", j->row.id);
-	if (error == NULL) {
+	if (j->retry) {
+		if (error != NULL)
+			log_info("re-send of %s for a retry receipt: %s", id,
+			    error);
+	} else if (error == NULL) {
 		fl_add(m, id);
 		/* due again only if the ack never comes */
 		j->row.next_at = (int64_t)time(NULL) * 1000 + ACK_TIMEOUT_MS;
@@ -1022,6 +1049,134 @@ job_end(struct msgr *m, const char *error, int permanent)
 	m->kick = 1;
 }
 
+/* The Message a retry re-sends: for groups with our SKDM in it (sent
+ * pairwise, no skmsg), for our own devices wrapped.  0 or -1. */
+static int
+retry_plain(struct msgr *m, struct job *j, uint8_t **out, size_t *outlen)
+{
+	struct jid pn, lid;
+	Wamsg__Message *x;
+	Wamsg__SenderKeyDistributionMessage d =
+	    WAMSG__SENDER_KEY_DISTRIBUTION_MESSAGE__INIT;
+	char own_addr[STORE_ADDR_MAX], chat[JID_STR_MAX];
+	uint8_t *sk = NULL, *skdm = NULL;
+	size_t sklen = 0, skdmlen = 0;
+	int has_lid, rc = -1;
+
+	*out = NULL;
+	if (own_jids(m, &pn, &lid, &has_lid) != 0)
+		return -1;
+	if (!j->group) {
+		if (msg_node_device_role(&j->rq.dev, &pn, has_lid ? &lid :
+		    NULL) == MSG_NODE_OWN)
+			return msg_node_dsm_wrap(j->msg, j->msglen,
+			    j->row.chat, out, outlen) == 0 ? 0 : -1;
+		*out = xmalloc(j->msglen);
+		memcpy(*out, j->msg, j->msglen);
+		*outlen = j->msglen;
+		return 0;
+	}
+	snprintf(chat, sizeof(chat), "%s", j->row.chat);
+	if ((!has_lid || sig_addr(&lid, own_addr, sizeof(own_addr)) != 0 ||
+	    store_sender_key_get(m->store, chat, own_addr, &sk, &sklen) != 0) &&
+	    (sig_addr(&pn, own_addr, sizeof(own_addr)) != 0 ||
+	    store_sender_key_get(m->store, chat, own_addr, &sk, &sklen) != 0))
+		return -1;
+	if (signal_group_skdm(sk, sklen, &skdm, &skdmlen) != 0)
+		goto out;
+	if ((x = wamsg__message__unpack(NULL, j->msglen, j->msg)) == NULL)
+		goto out;
+	d.groupid = chat;
+	d.has_axolotlsenderkeydistributionmessage = 1;
+	d.axolotlsenderkeydistributionmessage.data = skdm;
+	d.axolotlsenderkeydistributionmessage.len = skdmlen;
+	x->senderkeydistributionmessage = &d;
+	*outlen = wamsg__message__get_packed_size(x);
+	*out = xmalloc(*outlen);
+	wamsg__message__pack(x, *out);
+	x->senderkeydistributionmessage = NULL;
+	wamsg__message__free_unpacked(x, NULL);
+	rc = 0;
+out:
+	signal_free_secret(sk, sklen);
+	signal_free_secret(skdm, skdmlen);
+	return rc;
+}
+
+static void
+retry_step(struct msgr *m, struct job *j)
+{
+	struct msg_node_enc e;
+	struct msg_node_send s;
+	struct binnode *node = NULL;
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	int need = 1, rc;
+
+	rc = job_sessions(m, j, &j->rq.dev, &need, 1);
+	if (rc != 0) {
+		if (rc < 0)
+			job_end(m, "cannot ask for the prekey bundle", 0);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	if (retry_plain(m, j, &plain, &plen) != 0) {
+		job_end(m, "cannot rebuild the message", 1);
+		return;
+	}
+	if (store_begin(m->store) != 0) {
+		free(plain);
+		job_end(m, "store error", 0);
+		return;
+	}
+	rc = enc_device(m, &j->rq.dev, plain, plen, &e);
+	free(plain);
+	if (rc != 0) {
+		store_rollback(m->store);
+		job_end(m, "no session with that device", 1);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.id = j->row.id;
+	s.to = &j->rq.to;
+	s.type = j->attrs.type;
+	s.mediatype = j->attrs.mediatype;
+	s.edit = j->attrs.edit;
+	s.hide_fail = j->attrs.hide_fail;
+	s.encs = &e;
+	s.nencs = 1;
+	s.retry = 1;
+	s.retry_count = j->rq.count;
+	s.t = j->orig_ts > 0 ? (uint64_t)j->orig_ts : 0;
+	s.participant = j->rq.has_participant ? &j->rq.participant : NULL;
+	s.recipient = j->rq.has_recipient ? &j->rq.recipient : NULL;
+	if (e.type == SIGNAL_MSG_TYPE_PKMSG) {
+		s.device_identity = m->creds->account;
+		s.device_identity_len = m->creds->account_len;
+	}
+	if (msg_node_build_send(&s, &node) != 0 || node == NULL) {
+		store_rollback(m->store);
+		free((void *)e.ct);
+		job_end(m, "cannot build the re-send", 1);
+		return;
+	}
+	if (store_commit(m->store) != 0) {
+		binnode_free(node);
+		free((void *)e.ct);
+		job_end(m, "store error", 1);
+		return;
+	}
+	rc = conn_send_node(m->conn, node);
+	binnode_free(node);
+	free((void *)e.ct);
+	if (rc == CONN_OK) {
+		m->st.resent++;
+		log_info("re-sent %s to a device that could not decrypt it "
+		    "(retry %u)", j->row.id, j->rq.count);
+	}
+	job_end(m, rc == CONN_OK ? NULL : "not connected", 1);
+}
+
 /* Advance the current job as far as it goes without waiting. */
 static void
 job_step(struct msgr *m)
@@ -1038,6 +1193,10 @@ job_step(struct msgr *m)
 		return;
 	if (!logged_in(m)) {
 		job_end(m, "not connected", 0);
+		return;
+	}
+	if (j->retry) {
+		retry_step(m, j);
 		return;
 	}
 	if (j->group && j->members == NULL) {
@@ -1091,6 +1250,27 @@ job_start(struct msgr *m)
 	char error[256];
 	int n, i, started = 0;
 
+	if (m->nrq > 0) {
+		j = xcalloc(1, sizeof(*j));
+		j->retry = 1;
+		j->rq = m->rq[0];
+		memmove(&m->rq[0], &m->rq[1], (m->nrq - 1) * sizeof(m->rq[0]));
+		m->nrq--;
+		j->row.id = xstrdup(j->rq.id);
+		j->row.chat = xstrdup(j->rq.chat);
+		m->job = j;
+		if (jid_parse(&j->chat, j->row.chat) != 0) {
+			job_end(m, "bad chat JID", 1);
+			return 1;
+		}
+		j->group = jid_is_group(&j->chat);
+		if (job_prepare(m, j, error, sizeof(error)) != 0) {
+			job_end(m, error, 1);
+			return 1;
+		}
+		job_step(m);
+		return 1;
+	}
 	n = outbox_next_due(m->store, rows, BATCH_MAX);
 	for (i = 0; i < n; i++) {
 		if (started || fl_find(m, rows[i].id) >= 0) {
@@ -1535,6 +1715,48 @@ rx_message(struct msgr *m, const struct binnode *n)
 	free(r.content);
 }
 
+/* A retry receipt for messages we sent: queue one re-send per id. */
+static void
+rx_retry(struct msgr *m, const struct msg_receipt_in *r)
+{
+	struct store_msg_ref ref;
+	struct retryq *q;
+	const struct jid *dev = r->has_participant ? &r->participant :
+	    &r->from;
+	char addr[STORE_ADDR_MAX];
+	size_t i;
+
+	for (i = 0; i < r->nids; i++) {
+		if (store_msg_find(m->store, NULL, r->ids[i], &ref, NULL, NULL,
+		    NULL) != 0 || !ref.from_me)
+			continue;	/* not ours, or forgotten */
+		if (r->retry_count > RETRY_MAX * 2 || m->nrq == RETRYQ_MAX) {
+			log_warnx("retry receipt for %s ignored (count %u)",
+			    r->ids[i], r->retry_count);
+			continue;
+		}
+		q = &m->rq[m->nrq++];
+		memset(q, 0, sizeof(*q));
+		snprintf(q->id, sizeof(q->id), "%s", r->ids[i]);
+		snprintf(q->chat, sizeof(q->chat), "%s", ref.chat);
+		q->to = r->from;
+		q->dev = *dev;
+		q->has_participant = r->has_participant;
+		q->participant = r->participant;
+		q->has_recipient = r->has_recipient;
+		q->recipient = r->recipient;
+		q->count = r->retry_count > 0 ? r->retry_count : 1;
+		/* a fresh session from a new bundle: the old one is what the
+		 * peer could not use */
+		if (sig_addr(dev, addr, sizeof(addr)) == 0)
+			(void)store_session_delete(m->store, addr);
+		/* and the device list again next time */
+		bare_str(dev, addr, sizeof(addr));
+		dc_forget(m, addr);
+		m->kick = 1;
+	}
+}
+
 static void
 rx_receipt(struct msgr *m, const struct binnode *n)
 {
@@ -1546,32 +1768,15 @@ rx_receipt(struct msgr *m, const struct binnode *n)
 
 	if (msg_node_parse_receipt(n, r) != 0)
 		goto ack;
-	if (r->type[0] == '\0')
+	/* "inactive": delivered to a client that is not in the foreground
+	 * (whatsmeow, Baileys and we ourselves send it so) */
+	if (r->type[0] == '\0' || strcmp(r->type, "inactive") == 0)
 		status = "delivered";
 	else if (strcmp(r->type, "read") == 0 || strcmp(r->type, "played") ==
 	    0)
 		status = "read";
 	else if (strcmp(r->type, "retry") == 0) {
-		log_info("retry receipt for %zu message(s): re-sending",
-		    r->nids);
-		for (i = 0; i < r->nids; i++) {
-			char user[JID_STR_MAX];
-
-			bare_str(r->has_participant ? &r->participant :
-			    &r->from, user, sizeof(user));
-			dc_forget(m, user);
-		}
-		/* the message is due again: re-sent with the same id over
-		 * fresh sessions for that device */
-		for (i = 0; i < r->nids; i++) {
-			char addr[STORE_ADDR_MAX];
-
-			if (sig_addr(r->has_participant ? &r->participant :
-			    &r->from, addr, sizeof(addr)) == 0)
-				(void)store_session_delete(m->store, addr);
-			(void)store_msg_set_status(m->store, "", r->ids[i],
-			    "queued");
-		}
+		rx_retry(m, r);
 		goto ack;
 	}
 	if (status != NULL) {

@@ -71,6 +71,7 @@ void		 msgr_service(struct msgr *);
 /* Counters (tests, stats). */
 struct msgr_stats {
 	uint64_t	sent, acked, received, dup, undecryptable, retries;
+	uint64_t	resent;
 };
 void		 msgr_stats(const struct msgr *, struct msgr_stats *);
 

@@ -297,6 +297,26 @@ def main():
              "%s: ... and B's waproc lives on and still receives" % WEB,
              lambda: (pid_b, st.waproc_pid(hb), st.logs(30)))
 
+        # ---- the other side: B cannot decrypt a message A sent (garbage
+        # under the id of A's first message): B's retry receipt reaches A,
+        # A re-sends that message to B's device alone, B (which has it
+        # already) reports it no second time
+        fakewa(st, "POST", "/message", {"jid": jb, "from": ja, "id": mid})
+
+        def resent():
+            code, lg = fakewa(st, "GET", "/messages?jid=%s@s.whatsapp.net" % PA)
+            return [x for x in (lg.get("messages", []) if isinstance(lg, dict)
+                                else []) if x.get("id") == mid and
+                    x.get("from", "").startswith(PA)]
+        got = st.wait(lambda: len(resent()) >= 2 and resent(), 15, 0.2)
+        t.ok(got and len(got[-1].get("recipients", [])) == 1,
+             "%s: a retry receipt makes A re-send that message to that one "
+             "device" % WEB, lambda: (resent(), st.logs(20)))
+        time.sleep(0.5)
+        t.ok(len(hooks(sink_b, lambda b: text_of(b) == "hello bob")) == 1,
+             "%s: ... and B reports it no second time" % WEB,
+             lambda: hooks(sink_b, lambda b: text_of(b) == "hello bob"))
+
         # ---- a changed webhook URL and secret apply without a restart
         sink_c = stack.WebhookSink()
         try:
