@@ -56,6 +56,7 @@ static struct config_key config_keys[] = {
 	{ "WA_SERVER_URL", "wss://web.whatsapp.com/ws/chat", 0, "WhatsApp server", NULL },
 	{ "WA_CERT_ROOT", "", 0, "TEST ONLY: hex root key instead of WhatsApp's", NULL },
 	{ "WA_APP_VERSION", "2.3000.1027934701", 0, "client version sent in ClientPayload", NULL },
+	{ "WA_CA_FILE", "", 0, "TEST ONLY: PEM trust anchors for wss:// and media hosts instead of the system store", NULL },
 	{ "WA_KEEPALIVE_MS", "20000", 0, "waproc pings WhatsApp every N..1.5N ms when idle (tests: lower)", NULL },
 	{ "WA_KEEPALIVE_TIMEOUT_MS", "10000", 0, "unanswered ping after N ms: connection dead, reconnect", NULL },
 	{ "CONFIG_FILE", "", 0, "config file that was read", NULL },

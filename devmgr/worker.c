@@ -298,7 +298,8 @@ w_spawn(struct worker *w)
 	char oldlog[PATH_MAX + 72], *argv[2];
 	static const char *keep[] = { "PATH", "HOME", "TZ", "LANG" };
 	static const char *cfg[] = { "LOG_LEVEL", "WA_SERVER_URL",
-	    "WA_CERT_ROOT", "WA_APP_VERSION", "HEARTBEAT_INTERVAL_MS" };
+	    "WA_CERT_ROOT", "WA_APP_VERSION", "HEARTBEAT_INTERVAL_MS",
+	    "WA_CA_FILE", "WA_KEEPALIVE_MS", "WA_KEEPALIVE_TIMEOUT_MS" };
 	struct reg_device d;
 	struct stat st;
 	size_t i, ne = 0;

@@ -27,6 +27,7 @@
 #include "hook-payload.h"
 #include "jid.h"
 #include "log.h"
+#include "media.h"
 #include "msg-node.h"
 #include "msg-send.h"
 #include "msghook.h"
@@ -59,7 +60,7 @@ struct devcache {
 	uint64_t	 expires;
 };
 
-enum job_wait { W_NONE = 0, W_GROUP, W_USYNC, W_BUNDLES };
+enum job_wait { W_NONE = 0, W_GROUP, W_USYNC, W_BUNDLES, W_FETCH, W_MEDIA };
 
 /* A peer's device could not decrypt what we sent (§7.7): re-send. */
 struct retryq {
@@ -87,6 +88,11 @@ struct job {
 	int			 retry;		/* a re-send for rq */
 	struct retryq		 rq;
 	int64_t			 orig_ts;
+	unsigned		 seq;		/* media callbacks' ticket */
+	int			 has_req;	/* media: parsed request */
+	struct msg_send_req	 req;
+	char			 mime[128];
+	char			 file_name[256];
 };
 
 struct inflight {
@@ -111,6 +117,7 @@ struct msgr {
 	uint64_t		 next_due;	/* conn_now_ms() */
 	struct retryq		 rq[RETRYQ_MAX];
 	size_t			 nrq;
+	unsigned		 jobseq;
 	struct msgr_stats	 st;
 };
 
@@ -307,6 +314,8 @@ job_free(struct job *j)
 	if (j == NULL)
 		return;
 	store_ob_row_free(&j->row);
+	if (j->has_req)
+		msg_send_req_free(&j->req);
 	free(j->msg);
 	free(j->members);
 	free(j);
@@ -526,8 +535,267 @@ store_own(struct msgr *m, const struct job *j)
 	return store_commit(m->store);
 }
 
+/* ------------------------------------------------------- send: media */
+
+/* The uploaded file part of a body ({"filename","mime","size",
+ * "data_base64"} from fcgi-app), for validation; NULL if none. */
+static struct msg_send_file *
+file_of(json_object *body, struct msg_send_file *file)
+{
+	const char *fields[] = { "image", "video", "audio", "file", "sticker",
+	    NULL };
+	json_object *f, *v;
+	int k;
+
+	memset(file, 0, sizeof(*file));
+	for (k = 0; fields[k] != NULL; k++)
+		if (json_object_object_get_ex(body, fields[k], &f) &&
+		    json_object_is_type(f, json_type_object)) {
+			file->present = 1;
+			if (json_object_object_get_ex(f, "mime", &v))
+				file->content_type = json_object_get_string(v);
+			if (json_object_object_get_ex(f, "size", &v))
+				file->size = (uint64_t)json_object_get_int64(v);
+			return file;
+		}
+	return NULL;
+}
+
+/* A media callback's ticket: the job it was for may be gone by then. */
+struct mticket {
+	struct msgr	*m;
+	unsigned	 seq;
+};
+
+static struct mticket *
+mticket(struct msgr *m, struct job *j)
+{
+	struct mticket *t = xcalloc(1, sizeof(*t));
+
+	t->m = m;
+	t->seq = j->seq;
+	return t;
+}
+
+/* The job a ticket names, if it is still the current one and waits. */
+static struct job *
+mticket_job(struct mticket *t, enum job_wait w)
+{
+	struct msgr *m = t->m;
+	unsigned seq = t->seq;
+
+	free(t);
+	if (m->job == NULL || m->job->seq != seq || m->job->wait != w)
+		return NULL;
+	m->job->wait = W_NONE;
+	return m->job;
+}
+
+static const char *
+media_kind(enum msg_send_kind k, int ptt)
+{
+	switch (k) {
+	case MSG_SEND_IMAGE:	return "image";
+	case MSG_SEND_VIDEO:	return "video";
+	case MSG_SEND_AUDIO:	return ptt ? "ptt" : "audio";
+	case MSG_SEND_STICKER:	return "sticker";
+	default:		return "document";
+	}
+}
+
+static const char *
+media_field(enum msg_send_kind k)
+{
+	switch (k) {
+	case MSG_SEND_IMAGE:	return "image";
+	case MSG_SEND_VIDEO:	return "video";
+	case MSG_SEND_AUDIO:	return "audio";
+	case MSG_SEND_STICKER:	return "sticker";
+	default:		return "file";
+	}
+}
+
+static const char *
+media_default_mime(enum msg_send_kind k, int ptt)
+{
+	switch (k) {
+	case MSG_SEND_IMAGE:	return "image/jpeg";
+	case MSG_SEND_VIDEO:	return "video/mp4";
+	case MSG_SEND_AUDIO:	return ptt ? "audio/ogg; codecs=opus" :
+				    "audio/mpeg";
+	case MSG_SEND_STICKER:	return "image/webp";
+	default:		return "application/octet-stream";
+	}
+}
+
+static void
+upload_done(void *arg, int err, const char *errstr,
+    const struct media_upload_result *res)
+{
+	struct mticket *t = arg;
+	struct msgr *m = t->m;
+	struct job *j = mticket_job(t, W_MEDIA);
+	struct msg_send_error serr;
+	struct msg_media md;
+	char e[256];
+
+	if (j == NULL)
+		return;
+	if (err != MEDIA_OK || res == NULL) {
+		snprintf(e, sizeof(e), "media upload failed: %.200s",
+		    errstr != NULL ? errstr : "error");
+		job_end(m, e, err == MEDIA_ETOOBIG || err == MEDIA_EINVAL);
+		return;
+	}
+	memset(&md, 0, sizeof(md));
+	md.url = res->url;
+	md.direct_path = res->direct_path;
+	md.mimetype = j->mime;
+	md.file_name = j->file_name[0] ? j->file_name : NULL;
+	memcpy(md.media_key, res->media_key, 32);
+	memcpy(md.file_sha256, res->file_sha256, 32);
+	memcpy(md.file_enc_sha256, res->file_enc_sha256, 32);
+	md.file_length = res->file_length;
+	md.media_key_timestamp = res->media_key_timestamp;
+	md.ptt = j->req.ptt;
+	if (build_message(m, &j->req, &md, &j->attrs, &serr) != 0) {
+		snprintf(e, sizeof(e), "%.200s", serr.message);
+		job_end(m, e, 1);
+		return;
+	}
+	j->msg = j->attrs.msg;
+	j->msglen = j->attrs.msglen;
+	j->attrs.msg = NULL;
+	if (store_own(m, j) != 0) {
+		job_end(m, "store error", 0);
+		return;
+	}
+	job_step(m);
+}
+
+/* Upload the job's plaintext; 0 waiting, -1 failed (error set). */
+static int
+job_upload(struct msgr *m, struct job *j, const uint8_t *p, size_t len,
+    char *error, size_t errsz)
+{
+	struct mticket *t;
+	int rc;
+
+	if (!logged_in(m)) {
+		snprintf(error, errsz, "not connected");
+		return -1;
+	}
+	t = mticket(m, j);
+	j->wait = W_MEDIA;
+	rc = media_upload(m->media, m->conn, media_kind(j->req.kind,
+	    j->req.ptt), p, len, upload_done, t);
+	if (rc != MEDIA_OK) {
+		free(t);
+		j->wait = W_NONE;
+		snprintf(error, errsz, "cannot upload the media (%d)", rc);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+fetch_done(void *arg, int err, const char *errstr, const uint8_t *data,
+    size_t len, const char *content_type)
+{
+	struct mticket *t = arg;
+	struct msgr *m = t->m;
+	struct job *j = mticket_job(t, W_FETCH);
+	char e[256];
+
+	if (j == NULL)
+		return;
+	if (err != MEDIA_OK) {
+		snprintf(e, sizeof(e), "cannot fetch the media URL: %.200s",
+		    errstr != NULL ? errstr : "error");
+		job_end(m, e, err == MEDIA_ETOOBIG || err == MEDIA_EHTTP ||
+		    err == MEDIA_EINVAL);
+		return;
+	}
+	if (content_type != NULL && *content_type != '\0' &&
+	    strncmp(content_type, "text/html", 9) != 0)
+		snprintf(j->mime, sizeof(j->mime), "%.*s",
+		    (int)strcspn(content_type, ";"), content_type);
+	if (job_upload(m, j, data, len, e, sizeof(e)) != 0)
+		job_end(m, e, 0);
+}
+
+/* A media send not built yet: its bytes (upload or URL), then the
+ * upload.  0 waiting, -1 failed (error set). */
+static int
+job_media(struct msgr *m, struct job *j, json_object *body, char *error,
+    size_t errsz)
+{
+	json_object *f, *v;
+	const char *b64, *s;
+	uint8_t *bin;
+	size_t cap, len, blen;
+	struct mticket *t;
+	int rc;
+
+	if (m->media == NULL) {
+		snprintf(error, errsz, "sending media is not available");
+		return -1;
+	}
+	snprintf(j->mime, sizeof(j->mime), "%s", media_default_mime(
+	    j->req.kind, j->req.ptt));
+	cap = media_max_size(media_kind(j->req.kind, j->req.ptt));
+	if (json_object_object_get_ex(body, media_field(j->req.kind), &f) &&
+	    json_object_is_type(f, json_type_object) &&
+	    json_object_object_get_ex(f, "data_base64", &v) &&
+	    (b64 = json_object_get_string(v)) != NULL) {
+		if (json_object_object_get_ex(f, "mime", &v) &&
+		    (s = json_object_get_string(v)) != NULL && *s &&
+		    strcmp(s, "application/octet-stream") != 0)
+			snprintf(j->mime, sizeof(j->mime), "%s", s);
+		if (json_object_object_get_ex(f, "filename", &v) &&
+		    (s = json_object_get_string(v)) != NULL)
+			snprintf(j->file_name, sizeof(j->file_name), "%s", s);
+		blen = strlen(b64);
+		bin = xmalloc(blen / 4 * 3 + 3);
+		if (sodium_base642bin(bin, blen / 4 * 3 + 3, b64, blen, NULL,
+		    &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+			free(bin);
+			snprintf(error, errsz, "the uploaded file is not "
+			    "valid base64");
+			return -1;
+		}
+		if (len > cap) {
+			free(bin);
+			snprintf(error, errsz, "the file is larger than %zu "
+			    "bytes", cap);
+			return -1;
+		}
+		rc = job_upload(m, j, bin, len, error, errsz);
+		free(bin);
+		return rc;
+	}
+	if (j->req.media_url == NULL) {
+		snprintf(error, errsz, "no file and no URL to send");
+		return -1;
+	}
+	if (j->file_name[0] == '\0' && (s = strrchr(j->req.media_url, '/'))
+	    != NULL && s[1] != '\0')
+		snprintf(j->file_name, sizeof(j->file_name), "%.*s",
+		    (int)strcspn(s + 1, "?#"), s + 1);
+	t = mticket(m, j);
+	j->wait = W_FETCH;
+	rc = media_fetch_url(m->media, j->req.media_url, cap, fetch_done, t);
+	if (rc != MEDIA_OK) {
+		free(t);
+		j->wait = W_NONE;
+		snprintf(error, errsz, "cannot fetch the media URL (%d)", rc);
+		return -1;
+	}
+	return 0;
+}
+
 /* The row's Message: from messages.raw when built before, else built now
- * (and stored).  0, 1 not buildable yet (media), -1 failed (error set). */
+ * (and stored).  0, 1 waiting for the media, -1 failed (error set). */
 static int
 job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 {
@@ -560,13 +828,26 @@ job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 		snprintf(error, errsz, "unknown kind %s", j->row.kind);
 		return -1;
 	}
-	if (kind_is_media(kind)) {
-		snprintf(error, errsz, "sending media is not implemented yet");
-		return -1;
-	}
 	if ((body = json_tokener_parse(j->row.request)) == NULL) {
 		snprintf(error, errsz, "stored request unreadable");
 		return -1;
+	}
+	if (kind_is_media(kind)) {
+		int rc;
+
+		struct msg_send_file file;
+
+		memset(&j->req, 0, sizeof(j->req));
+		if (msg_send_parse(kind, body, NULL, file_of(body, &file),
+		    &j->req, &err) != 0) {
+			snprintf(error, errsz, "%.200s", err.message);
+			json_object_put(body);
+			return -1;
+		}
+		j->has_req = 1;
+		rc = job_media(m, j, body, error, errsz);
+		json_object_put(body);
+		return rc == 0 ? 1 : -1;
 	}
 	memset(&req, 0, sizeof(req));
 	if (msg_send_parse(kind, body, json_object_object_get_ex(body,
@@ -1248,7 +1529,7 @@ job_start(struct msgr *m)
 	struct store_ob_row rows[BATCH_MAX];
 	struct job *j;
 	char error[256];
-	int n, i, started = 0;
+	int n, i, rc, started = 0;
 
 	if (m->nrq > 0) {
 		j = xcalloc(1, sizeof(*j));
@@ -1286,11 +1567,14 @@ job_start(struct msgr *m)
 			continue;
 		}
 		j->group = jid_is_group(&j->chat);
-		if (job_prepare(m, j, error, sizeof(error)) != 0) {
+		j->seq = ++m->jobseq;
+		rc = job_prepare(m, j, error, sizeof(error));
+		if (rc < 0) {
 			job_end(m, error, 1);
 			continue;
 		}
-		job_step(m);
+		if (rc == 0)
+			job_step(m);
 	}
 	return started;
 }
@@ -1303,25 +1587,12 @@ send_call(struct msgr *m, uint32_t reqid, enum msg_send_kind kind,
 {
 	struct msg_send_req req;
 	struct msg_send_error err;
-	struct msg_send_file file, *fp = NULL;
-	json_object *f, *v, *res;
+	struct msg_send_file file, *fp;
+	json_object *res;
 	char id[MSGID_MAX], *first = NULL, msg[JID_STR_MAX + 64];
-	const char *fields[] = { "image", "video", "audio", "file", "sticker",
-	    NULL };
-	int rc, k;
+	int rc;
 
-	memset(&file, 0, sizeof(file));
-	for (k = 0; fields[k] != NULL; k++)
-		if (json_object_object_get_ex(body, fields[k], &f) &&
-		    json_object_is_type(f, json_type_object)) {
-			file.present = 1;
-			if (json_object_object_get_ex(f, "mime", &v))
-				file.content_type = json_object_get_string(v);
-			if (json_object_object_get_ex(f, "size", &v))
-				file.size = (uint64_t)json_object_get_int64(v);
-			fp = &file;
-			break;
-		}
+	fp = file_of(body, &file);
 	memset(&req, 0, sizeof(req));
 	if (msg_send_parse(kind, body, path_id, fp, &req, &err) != 0) {
 		reply(m, reqid, err.http_status ? err.http_status : 400,
@@ -1330,8 +1601,8 @@ send_call(struct msgr *m, uint32_t reqid, enum msg_send_kind kind,
 	}
 	if (kind_is_media(kind) && m->media == NULL) {
 		msg_send_req_free(&req);
-		reply(m, reqid, 501, "NOT_IMPLEMENTED", "sending media is not "
-		    "implemented yet", NULL);
+		reply(m, reqid, 503, "MEDIA_UNAVAILABLE", "media transfers are "
+		    "not available in this process", NULL);
 		return 1;
 	}
 	if (path_id != NULL)	/* kept for the build after a restart */
@@ -2103,6 +2374,210 @@ call_chat_presence(struct msgr *m, uint32_t reqid, json_object *body)
 	reply(m, reqid, 200, "SUCCESS", "Success send chat presence", NULL);
 }
 
+/* ----------------------------------------------------- media download */
+
+#define DOWNLOAD_MAX	(20u << 20)	/* what one IPC reply carries */
+
+struct dlreq {
+	struct msgr	*m;
+	uint32_t	 reqid;
+	char		 id[MSGID_MAX];
+	char		 kind[16];
+	char		 mime[128];
+	char		 file_name[256];
+	char		*direct_path;
+	uint8_t		 key[32];
+	uint8_t		 enc_sha[32];
+	int		 has_sha;
+};
+
+static void
+dl_free(struct dlreq *d)
+{
+	sodium_memzero(d->key, sizeof(d->key));
+	free(d->direct_path);
+	free(d);
+}
+
+static void
+dl_done(void *arg, int err, const char *errstr, const uint8_t *data,
+    size_t len, const char *content_type)
+{
+	struct dlreq *d = arg;
+	json_object *o;
+	size_t b64len;
+	char *b64, e[256];
+
+	(void)content_type;
+	if (err != MEDIA_OK) {
+		snprintf(e, sizeof(e), "cannot download the media: %.200s",
+		    errstr != NULL ? errstr : "error");
+		reply(d->m, d->reqid, err == MEDIA_EEXPIRED ? 410 :
+		    err == MEDIA_ETOOBIG ? 413 : 502, err == MEDIA_EEXPIRED ?
+		    "MEDIA_EXPIRED" : err == MEDIA_ETOOBIG ? "MEDIA_TOO_LARGE" :
+		    "MEDIA_DOWNLOAD_FAILED", e, NULL);
+		dl_free(d);
+		return;
+	}
+	b64len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	b64 = xmalloc(b64len);
+	sodium_bin2base64(b64, b64len, data, len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	o = json_object_new_object();
+	json_object_object_add(o, "message_id", json_object_new_string(d->id));
+	json_object_object_add(o, "status",
+	    json_object_new_string("downloaded"));
+	json_object_object_add(o, "media_type",
+	    json_object_new_string(d->kind));
+	json_object_object_add(o, "mime_type", json_object_new_string(d->mime));
+	json_object_object_add(o, "filename",
+	    json_object_new_string(d->file_name));
+	json_object_object_add(o, "file_size",
+	    json_object_new_int64((int64_t)len));
+	json_object_object_add(o, "data_base64",
+	    json_object_new_string_len(b64, (int)(b64len - 1)));
+	free(b64);
+	reply(d->m, d->reqid, 200, "SUCCESS", "Media downloaded", o);
+	dl_free(d);
+}
+
+static void
+dl_start(struct dlreq *d)
+{
+	if (media_download(d->m->media, d->direct_path, d->kind, d->key,
+	    d->has_sha ? d->enc_sha : NULL, DOWNLOAD_MAX, dl_done, d) !=
+	    MEDIA_OK) {
+		reply(d->m, d->reqid, 503, "BUSY", "too many media transfers; "
+		    "retry in a moment", NULL);
+		dl_free(d);
+	}
+}
+
+static void
+dl_conn_done(void *arg, const struct binnode *reply_node, int err)
+{
+	struct dlreq *d = arg;
+	struct media_conn_info ci;
+
+	if (err != CONN_OK || media_conn_parse(reply_node, (int64_t)
+	    conn_now_ms(), &ci) != 0) {
+		reply(d->m, d->reqid, 502, "MEDIA_DOWNLOAD_FAILED", "no media "
+		    "host from WhatsApp", NULL);
+		dl_free(d);
+		return;
+	}
+	media_set_conn_info(d->m->media, &ci);
+	dl_start(d);
+}
+
+#define MEDIA_FIELDS(x)	do {						\
+	if ((x) != NULL && (x)->directpath != NULL &&			\
+	    (x)->has_mediakey && (x)->mediakey.len == 32) {		\
+		dp = (x)->directpath;					\
+		memcpy(d->key, (x)->mediakey.data, 32);			\
+		if ((x)->has_fileencsha256 &&				\
+		    (x)->fileencsha256.len == 32) {			\
+			memcpy(d->enc_sha, (x)->fileencsha256.data, 32);\
+			d->has_sha = 1;					\
+		}							\
+		if ((x)->mimetype != NULL)				\
+			snprintf(d->mime, sizeof(d->mime), "%s",	\
+			    (x)->mimetype);				\
+	}								\
+} while (0)
+
+static void
+call_download(struct msgr *m, uint32_t reqid, const char *id)
+{
+	struct store_msg_ref ref;
+	struct dlreq *d;
+	struct binnode *iq;
+	Wamsg__Message *raw;
+	const Wamsg__Message *x;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	const char *dp = NULL;
+	int depth;
+
+	if (m->media == NULL) {
+		reply(m, reqid, 503, "MEDIA_UNAVAILABLE", "media transfers are "
+		    "not available in this process", NULL);
+		return;
+	}
+	if (store_msg_find(m->store, NULL, id, &ref, NULL, &blob, &len) != 0 ||
+	    blob == NULL) {
+		free(blob);
+		reply(m, reqid, 404, "NOT_FOUND", "no such message", NULL);
+		return;
+	}
+	raw = wamsg__message__unpack(NULL, len, blob);
+	free(blob);
+	d = xcalloc(1, sizeof(*d));
+	d->m = m;
+	d->reqid = reqid;
+	snprintf(d->id, sizeof(d->id), "%.*s", (int)sizeof(d->id) - 1, id);
+	for (x = raw, depth = 0; x != NULL && depth < 4; depth++) {
+		if (x->devicesentmessage && x->devicesentmessage->message)
+			x = x->devicesentmessage->message;
+		else if (x->ephemeralmessage && x->ephemeralmessage->message)
+			x = x->ephemeralmessage->message;
+		else if (x->viewoncemessage && x->viewoncemessage->message)
+			x = x->viewoncemessage->message;
+		else if (x->viewoncemessagev2 && x->viewoncemessagev2->message)
+			x = x->viewoncemessagev2->message;
+		else if (x->documentwithcaptionmessage &&
+		    x->documentwithcaptionmessage->message)
+			x = x->documentwithcaptionmessage->message;
+		else
+			break;
+	}
+	if (x != NULL && x->imagemessage != NULL) {
+		snprintf(d->kind, sizeof(d->kind), "image");
+		MEDIA_FIELDS(x->imagemessage);
+	} else if (x != NULL && x->videomessage != NULL) {
+		snprintf(d->kind, sizeof(d->kind), "video");
+		MEDIA_FIELDS(x->videomessage);
+	} else if (x != NULL && x->audiomessage != NULL) {
+		snprintf(d->kind, sizeof(d->kind), "audio");
+		MEDIA_FIELDS(x->audiomessage);
+	} else if (x != NULL && x->documentmessage != NULL) {
+		snprintf(d->kind, sizeof(d->kind), "document");
+		MEDIA_FIELDS(x->documentmessage);
+		if (x->documentmessage->filename != NULL)
+			snprintf(d->file_name, sizeof(d->file_name), "%s",
+			    x->documentmessage->filename);
+	} else if (x != NULL && x->stickermessage != NULL) {
+		snprintf(d->kind, sizeof(d->kind), "sticker");
+		MEDIA_FIELDS(x->stickermessage);
+	}
+	if (dp != NULL)
+		d->direct_path = xstrdup(dp);
+	wamsg__message__free_unpacked(raw, NULL);
+	if (d->direct_path == NULL) {
+		reply(m, reqid, 400, "NOT_MEDIA", "the message has no media to "
+		    "download", NULL);
+		dl_free(d);
+		return;
+	}
+	if (media_conn_cached(m->media) != NULL) {
+		dl_start(d);
+		return;
+	}
+	/* the media hosts come from a media_conn IQ, once */
+	if (!logged_in(m) || (iq = media_conn_iq()) == NULL) {
+		reply(m, reqid, 503, "NOT_CONNECTED", "the device is not "
+		    "connected to WhatsApp", NULL);
+		dl_free(d);
+		return;
+	}
+	if (conn_send_iq(m->conn, iq, 0, dl_conn_done, d) != CONN_OK) {
+		reply(m, reqid, 503, "NOT_CONNECTED", "the device is not "
+		    "connected to WhatsApp", NULL);
+		dl_free(d);
+	}
+	binnode_free(iq);
+}
+
 /* "/message/<id>/<verb>" -> id, verb. */
 static int
 split_message_route(const char *route, char *id, size_t idsz, char *verb,
@@ -2176,6 +2651,8 @@ msgr_call(struct msgr *m, uint32_t reqid, const char *method,
 			call_message_status(m, reqid, id);
 		else if (strcmp(verb, "read") == 0)
 			call_read(m, reqid, id);
+		else if (strcmp(verb, "download") == 0 && get)
+			call_download(m, reqid, id);
 		else if ((kind = msg_send_kind_from_route(route)) >= 0)
 			send_call(m, reqid, (enum msg_send_kind)kind, id, b,
 			    idem);

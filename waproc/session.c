@@ -117,6 +117,12 @@ session_conn(struct session *s)
 	return s->conn;
 }
 
+void
+session_set_media(struct session *s, struct media *md)
+{
+	msgr_set_media(s->msgr, md);
+}
+
 static int
 logged_in(const struct session *s)
 {

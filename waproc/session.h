@@ -61,6 +61,9 @@ void		 session_stop(struct session *);
 const char	*session_state(const struct session *);
 int		 session_registered(const struct session *);
 struct conn	*session_conn(struct session *);
+/* Media transfers for sends and downloads (not owned). */
+struct media;
+void		 session_set_media(struct session *, struct media *);
 
 /* Lifecycle name for a conn state/cause (NULL: no change to report). */
 const char	*session_lifecycle(enum conn_state, enum conn_cause,

@@ -25,6 +25,7 @@
 #include "ipc.h"
 #include "conn.h"
 #include "log.h"
+#include "media.h"
 #include "msghook.h"
 #include "session.h"
 #include "store.h"
@@ -159,7 +160,11 @@ main(int argc, char *argv[])
 	struct store *store;
 	struct ctl *ctl;
 	struct sigaction sa;
-	zmq_pollitem_t items[2 + CONN_POLLFDS_MAX + MSGHOOK_ACTIVE_MAX + 4];
+	zmq_pollitem_t items[2 + CONN_POLLFDS_MAX + MSGHOOK_ACTIVE_MAX +
+	    MEDIA_ACTIVE_MAX * 2 + 8];
+	struct media *media;
+	size_t nm;
+	long mt;
 	struct pollfd pfd[CONN_POLLFDS_MAX];
 	struct session_out out;
 	struct conn_cfg cfg;
@@ -219,6 +224,9 @@ main(int argc, char *argv[])
 	out.event = out_event;
 	out.reply = out_reply;
 	g.sess = session_new(store, &cfg, &out, device);
+	if ((media = media_new(config_get("WA_CA_FILE"))) == NULL)
+		fatalx("cannot set up media transfers");
+	session_set_media(g.sess, media);
 	/* Message webhooks: the queue in store.db, resumed where it was. */
 	if (msghook_set_target(getenv("WEBHOOK_URL"),
 	    getenv("WEBHOOK_SECRET")) != 0)
@@ -246,6 +254,9 @@ main(int argc, char *argv[])
 		ht = msghook_timeout_ms();
 		if (ht >= 0 && ht < wait)
 			wait = ht;
+		mt = media_timeout_ms(media);
+		if (mt >= 0 && mt < wait)
+			wait = mt;
 		memset(items, 0, sizeof(items));
 		items[0].socket = ctl_socket(ctl);
 		items[0].events = ZMQ_POLLIN;
@@ -260,7 +271,9 @@ main(int argc, char *argv[])
 		}
 		nh = msghook_pollfds(items + 2 + n, sizeof(items) /
 		    sizeof(items[0]) - 2 - (size_t)n);
-		if (zmq_poll(items, 2 + n + (int)nh, wait) == -1) {
+		nm = media_pollfds(media, items + 2 + n + nh, sizeof(items) /
+		    sizeof(items[0]) - 2 - (size_t)n - nh);
+		if (zmq_poll(items, 2 + n + (int)(nh + nm), wait) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatalx("zmq_poll: %s", zmq_strerror(errno));
@@ -270,6 +283,7 @@ main(int argc, char *argv[])
 				;
 		session_service(g.sess);
 		msghook_service(items + 2 + n, nh);
+		media_service(media, items + 2 + n + nh, nm);
 		if (items[0].revents & ZMQ_POLLIN)
 			stop = ctl_dispatch(ctl, on_call, &g);
 		if (!announced && ctl_ready(ctl)) {
@@ -279,6 +293,7 @@ main(int argc, char *argv[])
 	}
 	session_stop(g.sess);
 	session_free(g.sess);
+	media_free(media);
 	msghook_cleanup();
 	ctl_free(ctl);
 	zmq_ctx_term(zctx);

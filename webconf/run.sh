@@ -327,7 +327,9 @@ start_demo() {
 	    "$FAKEWA_HTTP_PORT" || return 1
 	WA_SERVER_URL=ws://127.0.0.1:$FAKEWA_PORT/ws/chat
 	WA_CERT_ROOT=$(cat "$FAKEWA_DIR/root.hex") || return 1
-	export WA_SERVER_URL WA_CERT_ROOT
+	# its media host is HTTPS with a self-signed certificate
+	WA_CA_FILE=$FAKEWA_DIR/tls-cert.pem
+	export WA_SERVER_URL WA_CERT_ROOT WA_CA_FILE
 }
 
 # sweep_group PID: what a program left behind in its process group (e.g.

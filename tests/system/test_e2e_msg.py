@@ -115,6 +115,59 @@ def text_of(b):
     return m.get("text") or b.get("text") or ""
 
 
+def multipart(fields, files):
+    """fields {name: text}, files {name: (filename, mime, bytes)}."""
+    bnd = "----wagwtest%d" % os.getpid()
+    out = b""
+    for k, v in fields.items():
+        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n"
+                "%s\r\n" % (bnd, k, v)).encode()
+    for k, (fn, mime, data) in files.items():
+        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"; "
+                "filename=\"%s\"\r\nContent-Type: %s\r\n\r\n" %
+                (bnd, k, fn, mime)).encode() + data + b"\r\n"
+    out += ("--%s--\r\n" % bnd).encode()
+    return out, "multipart/form-data; boundary=" + bnd
+
+
+class FileServer:
+    """Serves one byte string on 127.0.0.1 (media by URL)."""
+
+    def __init__(self, data, mime):
+        import http.server
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", mime)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/files/report.pdf" % \
+            self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def download(st, tok, h, mid):
+    import base64
+    r = st.get("/api/message/%s/download" % mid, token=tok,
+               headers={"deviceHash": h}, timeout=30)
+    res = (r.json or {}).get("results") or {}
+    try:
+        return r, base64.b64decode(res.get("data_base64") or "")
+    except ValueError:
+        return r, None
+
+
 def msg_status(st, tok, h, mid):
     r = st.get("/api/message/" + mid, token=tok, headers={"deviceHash": h})
     return ((r.json or {}).get("results") or {}).get("status")
@@ -253,6 +306,66 @@ def main():
                                     "message.revoked"), 20, 0.2)
         t.ok(r.status == 200 and got, "%s: a revoke reaches B as "
              "message.revoked" % WEB, lambda: (repr(r), hooks(sink_b)[-3:]))
+
+        # ---- media: uploads (multipart) and by URL, B downloads them
+        png = (b"\x89PNG\r\n\x1a\n" + os.urandom(60000))
+        media = [("image", "image", ("photo.png", "image/png", png),
+                  {"caption": "a photo"}),
+                 ("video", "video", ("clip.mp4", "video/mp4",
+                                     os.urandom(300000)), {"caption": "v"}),
+                 ("audio", "audio", ("voice.ogg", "audio/ogg",
+                                     os.urandom(20000)), {}),
+                 ("sticker", "sticker", ("s.webp", "image/webp",
+                                         b"RIFF" + os.urandom(5000)), {})]
+        for route, field, f, extra in media:
+            fields = {"phone": PB}
+            fields.update(extra)
+            body, ct = multipart(fields, {field: f})
+            r = st.post("/api/send/" + route, body, token=tok,
+                        headers={"deviceHash": ha, "Content-Type": ct},
+                        timeout=30)
+            kid = ((r.json or {}).get("results") or {}).get("message_id")
+            got = st.wait(lambda: hooks(sink_b, lambda x: x.get("id") == kid
+                                        or (x.get("message") or {}).get("id")
+                                        == kid), 30, 0.2) if kid else None
+            t.ok(r.status == 200 and got, "%s: /send/%s (upload) reaches "
+                 "B's webhook" % (WEB, route),
+                 lambda: (repr(r), hooks(sink_b)[-2:], st.logs(20)))
+            r2, data = download(st, tok, hb, kid or "x")
+            t.ok(r2.status == 200 and data == f[2],
+                 "%s: B downloads the %s: the same %d bytes" %
+                 (WEB, route, len(f[2])),
+                 lambda: (repr(r2)[:300], data and len(data)))
+        pdf = b"%PDF-1.4\n" + os.urandom(40000)
+        fs = FileServer(pdf, "application/pdf")
+        try:
+            r = send(st, tok, ha, "file", {"phone": PB, "file_url": fs.url,
+                                           "caption": "the report"})
+            kid = ((r.json or {}).get("results") or {}).get("message_id")
+            got = st.wait(lambda: hooks(sink_b, lambda x: x.get("id") == kid
+                                        or (x.get("message") or {}).get("id")
+                                        == kid), 30, 0.2) if kid else None
+            r2, data = download(st, tok, hb, kid or "x")
+            res = (r2.json or {}).get("results") or {}
+            t.ok(r.status == 200 and got and data == pdf and
+                 res.get("filename") == "report.pdf" and
+                 res.get("mime_type") == "application/pdf",
+                 "%s: /send/file by URL: B gets the document, name and type"
+                 % WEB, lambda: (repr(r), repr(r2)[:300], st.logs(20)))
+        finally:
+            fs.close()
+        r = send(st, tok, ha, "image", {"phone": PB, "image_url":
+                                        st.state()["fakewa_url"] +
+                                        "/no/such/image.jpg"})
+        kid = ((r.json or {}).get("results") or {}).get("message_id")
+        ok = st.wait(lambda: msg_status(st, tok, ha, kid) == "failed", 20,
+                     0.3) if kid else False
+        t.ok(r.status == 200 and ok, "%s: an image URL that answers 404: "
+             "accepted, then status failed" % WEB,
+             lambda: (repr(r), msg_status(st, tok, ha, kid or "x")))
+        r, data = download(st, tok, hb, mid)
+        t.ok(r.status == 400 and (r.json or {}).get("code") == "NOT_MEDIA",
+             "%s: download of a text message: 400 NOT_MEDIA" % WEB, repr(r))
 
         # ---- group
         code, g = fakewa(st, "POST", "/groups", {"subject": "team",
