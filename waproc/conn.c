@@ -118,6 +118,9 @@ conn_cfg_default(struct conn_cfg *cfg)
 	if (v != NULL)
 		snprintf(cfg->cert_root_hex, sizeof(cfg->cert_root_hex), "%s",
 		    v);
+	v = config_get("WA_CA_FILE");	/* TEST ONLY, for wss:// */
+	if (v != NULL)
+		snprintf(cfg->ca_file, sizeof(cfg->ca_file), "%s", v);
 	payload_opts_default(&cfg->popts);
 	cfg->handshake_timeout_ms = 20000;
 	cfg->iq_timeout_ms = 60000;

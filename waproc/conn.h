@@ -133,7 +133,8 @@ struct conn_callbacks {
 
 /*
  * Defaults: url = config WA_SERVER_URL, root = config WA_CERT_ROOT,
- * keepalive from WA_KEEPALIVE_MS / WA_KEEPALIVE_TIMEOUT_MS.
+ * ca_file = WA_CA_FILE, keepalive from WA_KEEPALIVE_MS /
+ * WA_KEEPALIVE_TIMEOUT_MS.
  */
 void		 conn_cfg_default(struct conn_cfg *);
 

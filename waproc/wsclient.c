@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
@@ -49,6 +50,7 @@ struct wsclient {
 	int			 tcp_wait;	/* ws:// connect() in progress */
 	int			 open;		/* established */
 	int			 closing;	/* we asked to close */
+	uint64_t		 close_at;	/* wsclient_close, mono ms */
 	int			 closed_pending;
 	char			 why[128];
 	struct frame_reader	 rd;
@@ -57,6 +59,15 @@ struct wsclient {
 	size_t			 qbytes;
 	char			 url[WSCLIENT_URL_MAX];
 };
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void
 queue_clear(struct wsclient *w)
@@ -439,6 +450,7 @@ wsclient_close(struct wsclient *w, const char *why)
 	if (w->why[0] == '\0')
 		snprintf(w->why, sizeof(w->why), "%s", why ? why : "closed");
 	w->closing = 1;
+	w->close_at = mono_ms();
 	queue_clear(w);
 	if (w->wsi != NULL) {
 		lws_set_timeout(w->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
@@ -472,8 +484,12 @@ wsclient_timeout_ms(struct wsclient *w)
 
 	if (w->closed_pending || w->ctx == NULL)
 		return w->closed_pending ? 0 : -1;
-	/* a close in progress: libwebsockets kills the socket next service */
-	if (w->attempt && w->closing)
+	/*
+	 * A close in progress: libwebsockets kills the socket at its next
+	 * service (its timers are not in our poll; without this the "closed"
+	 * of a 515 restart waited out the 250 ms below).
+	 */
+	if (w->attempt && w->closing && mono_ms() - w->close_at < 1000)
 		return 1;
 	/* 0 when libwebsockets holds buffered input to process */
 	t = lws_service_adjust_timeout(w->ctx, 250, 0);

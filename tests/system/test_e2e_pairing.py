@@ -26,6 +26,8 @@ from stack import Stack, Tap  # noqa: E402
 
 WEB = os.environ.get("WEB_SERVER", "nginx")
 BIN = os.environ.get("BIN_DIR") or stack.BIN
+KEEPALIVE_MS = 2000
+KEEPALIVE_TIMEOUT_MS = 3000
 PHONE = "15551230001"
 PHONE2 = "15551230002"
 t = Tap()
@@ -74,6 +76,69 @@ def connected_again(st, tok, h, jid, logins_before, secs=20):
     return st.wait(ok, secs, 0.2)
 
 
+def proc_env(pid, key):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            for kv in f.read().split(b"\0"):
+                k, _, v = kv.decode("utf-8", "replace").partition("=")
+                if k == key:
+                    return v
+    except (OSError, TypeError):
+        pass
+    return None
+
+
+def log_tail(path, offset):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def stall_check(st, tok, h, jid):
+    """fakewa stalls the connection (silent, reads ignored): the keepalive
+    ping goes unanswered, the device passes through reconnecting
+    (keepalive) and is connected again, same process, no reconnect storm."""
+    dmlog = os.path.join(st.log_dir, "devmgr.log")
+    pid = st.waproc_pid(h)
+    fast = proc_env(pid, "WA_KEEPALIVE_MS") == str(KEEPALIVE_MS) if pid \
+        else False
+    # detection: a ping within 1.5 x KEEPALIVE_MS, unanswered for
+    # KEEPALIVE_TIMEOUT_MS (by default 30 s + 10 s: devmgr did not pass
+    # WA_KEEPALIVE_*); then the backoff, which the faults above raised to
+    # 8..16 s (it resets after 60 s logged in)
+    limit = (KEEPALIVE_MS * 1.5 + KEEPALIVE_TIMEOUT_MS) / 1000.0 + 25 \
+        if fast else 65
+    off = log_size(dmlog)
+    logins = (fw_device(st, jid) or {}).get("logins", 0)
+    t0 = time.time()
+    code, ans = fakewa(st, "POST", "/fault", {"jid": jid, "kind": "stall"})
+    ok = connected_again(st, tok, h, jid, logins, limit)
+    took = time.time() - t0
+    time.sleep(max(1.5, KEEPALIVE_MS * 1.5 / 1000.0))
+    after = (fw_device(st, jid) or {}).get("logins", 0)
+    seen = "%s: connected -> reconnecting (reconnecting: keepalive)" % h
+    text = log_tail(dmlog, off)
+    t.ok(code == 200 and ok and seen in text and
+         st.waproc_pid(h) == pid and after - logins == 1 and
+         info(st, tok, h).get("status") == "connected",
+         "%s: fault stall: keepalive timeout, reconnecting, connected again "
+         "in %.1f s (%d login(s)%s)" % (WEB, took, after - logins,
+                                        "" if fast else
+                                        ", default keepalive"),
+         lambda: (code, ans, pid, st.waproc_pid(h), fw_device(st, jid),
+                  info(st, tok, h), text[-3000:], st.logs()))
+
+
 def raw_qr(r):
     """The QR text of a ?format=raw answer (JSON or text/plain)."""
     j = r.json
@@ -113,7 +178,10 @@ def main():
     secret = "pairing-secret"
     st = Stack(WEB, env={"DEMO": "1", "FAKEWA_PORT": stack.free_port(),
                          "FAKEWA_HTTP_PORT": stack.free_port(),
-                         "LOG_LEVEL": "info"})
+                         "LOG_LEVEL": "info",
+                         # a stalled connection is found in seconds
+                         "WA_KEEPALIVE_MS": KEEPALIVE_MS,
+                         "WA_KEEPALIVE_TIMEOUT_MS": KEEPALIVE_TIMEOUT_MS})
     try:
         st.start()
         tok = st.admin_token()
@@ -236,6 +304,8 @@ def main():
                  % (WEB, kind, after - logins),
                  lambda: (code, ans, fw_device(st, jid), info(st, tok, h),
                           st.logs()))
+
+        stall_check(st, tok, h, jid)
 
         # replaced (440): failed, credentials kept, no reconnect
         logins = (fw_device(st, jid) or {}).get("logins", 0)
