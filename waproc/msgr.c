@@ -2105,6 +2105,22 @@ rx_ack(struct msgr *m, const struct binnode *n)
 	}
 }
 
+/* A user's device list changed (§6.3): ask again before the next send. */
+static void
+rx_devices(struct msgr *m, const struct binnode *n)
+{
+	struct jid from;
+	char user[JID_STR_MAX], other[JID_STR_MAX];
+
+	if (binnode_attr_jid(n, "from", &from) != 0)
+		return;
+	bare_str(&from, user, sizeof(user));
+	dc_forget(m, user);
+	if (store_pn_to_lid(m->store, user, other, sizeof(other)) == 0 ||
+	    store_lid_to_pn(m->store, user, other, sizeof(other)) == 0)
+		dc_forget(m, other);
+}
+
 int
 msgr_node(struct msgr *m, const struct binnode *n)
 {
@@ -2121,6 +2137,11 @@ msgr_node(struct msgr *m, const struct binnode *n)
 	if (binnode_tag_is(n, "ack")) {
 		rx_ack(m, n);
 		return 1;
+	}
+	if (binnode_tag_is(n, "notification") && binnode_attr(n, "type") !=
+	    NULL && strcmp(binnode_attr(n, "type"), "devices") == 0) {
+		rx_devices(m, n);
+		return 0;	/* conn acks notifications */
 	}
 	return 0;
 }

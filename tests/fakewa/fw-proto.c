@@ -267,6 +267,38 @@ out:
 	buf_free(&ident);
 }
 
+/*
+ * A phone got a new companion: every other open connection hears of it
+ * (<notification type="devices"><add><device jid/></add></notification>,
+ * as the server tells a user's contacts and own devices), so clients drop
+ * the device list they cached.
+ */
+static void
+devices_changed(struct fw_conn *from, const struct fw_device *d)
+{
+	struct fw_conn *c;
+	struct binnode *n, *add, *dev;
+	struct jid user;
+	char id[32];
+
+	if (jid_set(&user, d->phone, JID_SERVER_PN, 0) != 0)
+		return;
+	for (c = fw.conns; c != NULL; c = c->next) {
+		if (c == from || c->state != FWC_OPEN || c->dev == NULL ||
+		    c->dev == d)
+			continue;
+		next_id(c, "dn", id, sizeof(id));
+		n = binnode_new("notification");
+		binnode_set_attr_jid(n, "from", &user);
+		binnode_set_attrs(n, "type", "devices", "id", id, NULL);
+		add = binnode_add_new(n, "add");
+		dev = binnode_add_new(add, "device");
+		binnode_set_attr(dev, "jid", d->jid);
+		send_node(c, n);
+		binnode_free(n);
+	}
+}
+
 static void
 pair_reply(struct fw_conn *c, const struct binnode *n)
 {
@@ -317,6 +349,7 @@ pair_reply(struct fw_conn *c, const struct binnode *n)
 	snprintf(d->platform, sizeof(d->platform), "%s", c->pi.os_name);
 	fw_state_save();
 	log_info("conn %u: paired %s (key-index %u)", c->id, d->jid, ki);
+	devices_changed(c, d);
 	stream_error(c, "515", NULL);
 }
 

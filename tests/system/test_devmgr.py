@@ -205,7 +205,8 @@ def main():
                    "WAPROC_TOKEN", "WAPROC_DIR", "WAPROC_ENDPOINT",
                    "LOG_LEVEL", "WA_SERVER_URL", "WA_CERT_ROOT",
                    "WA_APP_VERSION", "HEARTBEAT_INTERVAL_MS", "WEBHOOK_URL",
-                   "WEBHOOK_SECRET"}
+                   "WEBHOOK_SECRET", "WA_CA_FILE", "WA_KEEPALIVE_MS",
+                   "WA_KEEPALIVE_TIMEOUT_MS"}
         ok(keys <= allowed and "WAPROC_DEVICE" in keys,
            "waproc environment scrubbed", sorted(keys - allowed))
         try:

@@ -387,6 +387,59 @@ def main():
         t.ok(r.status == 200 and got, "%s: B answers in the group, A gets "
              "it" % WEB, lambda: (repr(r), hooks(sink_a)[-3:]))
 
+        # ---- read receipts: B reads A's message -> A's status "read"
+        r = send(st, tok, ha, "message", {"phone": PB, "message": "read me"})
+        rid = ((r.json or {}).get("results") or {}).get("message_id")
+        st.wait(lambda: hooks(sink_b, lambda b: text_of(b) == "read me"), 20)
+        r = st.post("/api/message/%s/read" % rid, {"phone": PA}, token=tok,
+                    headers={"deviceHash": hb})
+        ok = st.wait(lambda: msg_status(st, tok, ha, rid) == "read", 20, 0.2)
+        t.ok(r.status == 200 and ok, "%s: B marks A's message read: A's "
+             "status read" % WEB, lambda: (repr(r), msg_status(st, tok, ha,
+                                                               rid)))
+        r = st.post("/api/message/3EB0000000000000DEAD/read", {"phone": PA},
+                    token=tok, headers={"deviceHash": hb})
+        t.ok(r.status == 404, "%s: read of an unknown message: 404" % WEB,
+             repr(r))
+
+        # ---- presence
+        r = send(st, tok, ha, "presence", {"type": "available"})
+        r2 = send(st, tok, ha, "chat-presence", {"phone": PB,
+                                                 "action": "start"})
+        r3 = send(st, tok, ha, "chat-presence", {"phone": PB,
+                                                 "action": "dance"})
+        t.ok(r.status == 200 and r2.status == 200 and r3.status == 400,
+             "%s: /send/presence, /send/chat-presence (bad action: 400)" %
+             WEB, lambda: (repr(r), repr(r2), repr(r3)))
+
+        # ---- a second device of A's account: sees what A sends (wrapped
+        # as sent by us) and what B sends to A
+        sink_a2 = stack.WebhookSink()
+        try:
+            ha2, ja2 = pair(st, tok, "alice2", PA, sink_a2, SECRET_A)
+            t.ok(ja2 and ja2 != ja and ja2.startswith(PA + ":"),
+                 "%s: a second companion of A's phone paired" % WEB,
+                 lambda: (ja, ja2))
+            send(st, tok, ha, "message", {"phone": PB,
+                                          "message": "from alice one"})
+            got = st.wait(lambda: hooks(sink_a2, lambda b: text_of(b) ==
+                                        "from alice one"), 20, 0.2)
+            t.ok(got and got[0][1].get("chat_id") == PB,
+                 "%s: A's other device gets A's message to B (sent-by-me, "
+                 "in B's chat)" % WEB, lambda: (hooks(sink_a2)[-3:],
+                                               st.logs(20)))
+            send(st, tok, hb, "message", {"phone": PA,
+                                          "message": "to both"})
+            got1 = st.wait(lambda: hooks(sink_a, lambda b: text_of(b) ==
+                                         "to both"), 20, 0.2)
+            got2 = st.wait(lambda: hooks(sink_a2, lambda b: text_of(b) ==
+                                         "to both"), 20, 0.2)
+            t.ok(got1 and got2, "%s: B's message reaches both of A's "
+                 "devices" % WEB, lambda: (hooks(sink_a)[-2:],
+                                          hooks(sink_a2)[-2:]))
+        finally:
+            sink_a2.close()
+
         # ---- undecryptable: a retry receipt, no crash
         code, d0 = fakewa(st, "GET", "/devices")
         before = [d for d in d0.get("devices", []) if d.get("jid") == jb]
