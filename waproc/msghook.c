@@ -368,15 +368,26 @@ wh_check_done(void)
 {
 	struct wh_xfer *x;
 	CURLMsg *m;
-	int left;
+	int left, txn = 0;
 
 	while ((m = curl_multi_info_read(wh_multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		x = NULL;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &x);
-		if (x != NULL)
-			wh_finish(x, m->data.result);
+		if (x == NULL)
+			continue;
+		/* The results of one round go in one transaction (one WAL
+		 * commit rather than three per result).  Lost with it if
+		 * the commit fails: the rows stay pending, sent again. */
+		if (txn == 0)
+			txn = store_begin(wh_store) == 0 ? 1 : -1;
+		wh_finish(x, m->data.result);
+	}
+	if (txn == 1 && store_commit(wh_store) == -1) {
+		store_rollback(wh_store);
+		log_warnx("msghook: cannot record delivery results, they "
+		    "will be sent again");
 	}
 }
 
