@@ -151,7 +151,7 @@ test('Baileys 7 pairs with fakewa by QR and reaches open', { timeout: 120000 }, 
   } finally {
     fw.proc.kill('SIGTERM');
     await new Promise((res) => fw.proc.once('exit', res));
-    if (!process.env.KEEP_STATE) rmSync(state, { recursive: true, force: true });
+    if (!process.env.KEEP_STATE) rmSync(state, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     else console.error('state kept in', state, '\n', fw.log());
   }
 });
@@ -184,7 +184,7 @@ test('Baileys 7 pairs with fakewa by pair code and reaches open', { timeout: 120
   } finally {
     fw.proc.kill('SIGTERM');
     await new Promise((res) => fw.proc.once('exit', res));
-    if (!process.env.KEEP_STATE) rmSync(state, { recursive: true, force: true });
+    if (!process.env.KEEP_STATE) rmSync(state, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     else console.error('state kept in', state, '\n', fw.log());
   }
 });

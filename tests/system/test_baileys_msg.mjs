@@ -176,7 +176,7 @@ async function shutdown() {
     await new Promise((res) => ctx.fw.proc.once('exit', res));
   }
   if (ctx.state) {
-    if (!process.env.KEEP_STATE) rmSync(ctx.state, { recursive: true, force: true });
+    if (!process.env.KEEP_STATE) rmSync(ctx.state, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     else console.error('state kept in', ctx.state, '\n', ctx.fw && ctx.fw.log());
   }
 }
