@@ -294,15 +294,15 @@ def test_kill9(exe, tmp):
     K = 1000
     d = os.path.join(tmp, "b")
     port = free_port()
-    rx = Rx(port, hold_after=300)
+    rx = Rx(port, hold_after=150)
     try:
-        # enqueued at 500/s while delivering: the kill also lands between
-        # enqueue transactions
-        drv = Driver(exe, d, port, "-n", str(K), "-b", "20", "-r", "500",
+        # enqueued at 200/s (5 s) while delivering: the kill also lands
+        # between enqueue transactions
+        drv = Driver(exe, d, port, "-n", str(K), "-b", "20", "-r", "200",
                      "-R", "run1", "-t", "20000", "-a", "50", "-B", "200",
                      "-M", "1000")
         ok(wait_for(lambda: rx.held >= 8, 20),
-           "kill: 300 answered, then deliveries held in flight (%d)" %
+           "kill: 150 answered, then deliveries held in flight (%d)" %
            rx.held, "\n".join(drv.err))
         alive = drv.p.poll() is None
         drv.p.send_signal(signal.SIGKILL)
