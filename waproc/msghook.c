@@ -53,7 +53,8 @@ static char		*wh_urls[MSGHOOK_URLS_MAX];
 static size_t		 wh_nurls;
 static char		*wh_secret;
 static int64_t		 wh_pruned;		/* monotonic ms */
-static int		 wh_finished;		/* wh_finish ran */
+static int		 wh_finished;	/* in wh_check_done: 1 a transfer
+					 * ended, -1 its result not stored */
 
 static int64_t
 wh_clock(clockid_t c)
@@ -355,12 +356,13 @@ wh_finish(struct wh_xfer *x, CURLcode res)
 		}
 	}
 	if (store_wh_result(wh_store, x->row, x->url, state, attempts, next,
-	    (int)code, err[0] ? err : NULL, now) == -1)
+	    (int)code, err[0] ? err : NULL, now) == -1) {
 		log_warnx("msghook: cannot record the result of event %lld",
 		    (long long)x->row);
+		wh_finished = -1;
+	} else if (wh_finished == 0)
+		wh_finished = 1;
 	wh_xfer_free(x);
-	wh_next_due = 0;
-	wh_finished = 1;
 }
 
 static void
@@ -370,6 +372,7 @@ wh_check_done(void)
 	CURLMsg *m;
 	int left, txn = 0;
 
+	wh_finished = 0;
 	while ((m = curl_multi_info_read(wh_multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -388,7 +391,13 @@ wh_check_done(void)
 		store_rollback(wh_store);
 		log_warnx("msghook: cannot record delivery results, they "
 		    "will be sent again");
+		wh_finished = -1;
 	}
+	/* A slot is free: look at the queue at once.  The store refused a
+	 * result (that row is still due): not before a second, rather than
+	 * send it again and again in a tight loop. */
+	if (wh_finished != 0)
+		wh_next_due = wh_finished > 0 ? 0 : wh_now() + 1000;
 }
 
 /* Start what is due; work out when to look again. */
@@ -402,7 +411,6 @@ wh_schedule(void)
 	if (wh_next_due < 0 || now < wh_next_due)
 		return;
 	n = 0;
-	wh_finished = 0;
 	if (wh_nactive < MSGHOOK_ACTIVE_MAX &&
 	    (n = store_wh_due(wh_store, now, due, MSGHOOK_ACTIVE_MAX -
 	    wh_nactive, wh_in_flight, NULL)) > 0) {
@@ -414,12 +422,10 @@ wh_schedule(void)
 		    &running);
 		wh_check_done();
 		/* A transfer that ended in there (a fast receiver, a refused
-		 * connection) freed a slot and wants the queue looked at
-		 * again: the next service does, rather than in 250 ms. */
-		if (wh_finished) {
-			wh_next_due = 0;
+		 * connection) freed a slot: wh_check_done has set when to
+		 * look again (at once), not "in 250 ms" below. */
+		if (wh_finished != 0)
 			return;
-		}
 	}
 	switch (store_wh_next_at(wh_store, &at)) {
 	case 0:
