@@ -794,10 +794,19 @@ ping_done(void *arg, const struct binnode *reply, int err)
 	struct conn *c = arg;
 
 	c->ping_out = 0;
-	if (err == CONN_ETIMEOUT) {
-		log_warnx("keepalive ping unanswered: reconnecting");
-		conn_drop(c, CONN_CAUSE_KEEPALIVE);
+	if (err != CONN_ETIMEOUT)
+		return;
+	/*
+	 * Frames kept coming: the server is there, we are the slow ones
+	 * (a backlog of messages ahead of the pong).  Dropping now would
+	 * only make the server send that backlog again.
+	 */
+	if (conn_now_ms() - c->last_rx < (uint64_t)c->cfg.keepalive_timeout_ms) {
+		log_debug("keepalive: pong late, but data is flowing");
+		return;
 	}
+	log_warnx("keepalive ping unanswered: reconnecting");
+	conn_drop(c, CONN_CAUSE_KEEPALIVE);
 }
 
 static void

@@ -93,6 +93,7 @@ struct job {
 	struct msg_send_req	 req;
 	char			 mime[128];
 	char			 file_name[256];
+	int			 unstored;	/* msg not in messages yet */
 };
 
 struct inflight {
@@ -499,7 +500,8 @@ build_message(struct msgr *m, const struct msg_send_req *req,
 	return rc == 0 ? 0 : -1;
 }
 
-/* Store our own message (raw bytes kept for re-sends and retries). */
+/* Store our own message (raw bytes kept for re-sends and retries), in
+ * the caller's transaction. */
 static int
 store_own(struct msgr *m, const struct job *j)
 {
@@ -519,20 +521,11 @@ store_own(struct msgr *m, const struct job *j)
 	sm.status = "queued";
 	sm.raw = j->msg;
 	sm.rawlen = j->msglen;
-	if (store_begin(m->store) != 0) {
-		free(body);
-		return -1;
-	}
 	rc = store_msg_put(m->store, &sm);
 	if (rc >= 0)
 		rc = store_chat_touch(m->store, j->row.chat, sm.ts, 0, NULL);
-	if (rc < 0) {
-		store_rollback(m->store);
-		free(body);
-		return -1;
-	}
 	free(body);
-	return store_commit(m->store);
+	return rc < 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------- send: media */
@@ -666,10 +659,7 @@ upload_done(void *arg, int err, const char *errstr,
 	j->msg = j->attrs.msg;
 	j->msglen = j->attrs.msglen;
 	j->attrs.msg = NULL;
-	if (store_own(m, j) != 0) {
-		job_end(m, "store error", 0);
-		return;
-	}
+	j->unstored = 1;	/* stored with the send */
 	job_step(m);
 }
 
@@ -864,10 +854,7 @@ job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 	j->msg = j->attrs.msg;
 	j->msglen = j->attrs.msglen;
 	j->attrs.msg = NULL;
-	if (store_own(m, j) != 0) {
-		snprintf(error, errsz, "store error");
-		return -1;
-	}
+	j->unstored = 1;	/* stored with the send */
 	return 0;
 }
 
@@ -1261,7 +1248,22 @@ job_send(struct msgr *m, struct job *j, const struct jid *devs, size_t n,
 		snprintf(error, errsz, "cannot build the stanza");
 		goto rollback;
 	}
-	/* the ratchets advance with the commit, before anything is sent */
+	/*
+	 * One commit: the message itself (first time), the ratchets, and the
+	 * row due again only if the ack never comes - before anything is
+	 * sent.
+	 */
+	if (j->unstored && store_own(m, j) != 0) {
+		snprintf(error, errsz, "store error");
+		goto rollback;
+	}
+	j->row.next_at = (int64_t)time(NULL) * 1000 + ACK_TIMEOUT_MS;
+	j->row.attempts++;
+	if (store_ob_update(m->store, &j->row, (int64_t)time(NULL) * 1000) <
+	    0) {
+		snprintf(error, errsz, "store error");
+		goto rollback;
+	}
 	if (store_commit(m->store) != 0) {
 		snprintf(error, errsz, "store error");
 		goto out;
@@ -1305,17 +1307,7 @@ job_end(struct msgr *m, const char *error, int permanent)
 			log_info("re-send of %s for a retry receipt: %s", id,
 			    error);
 	} else if (error == NULL) {
-		fl_add(m, id);
-		/* due again only if the ack never comes */
-		j->row.next_at = (int64_t)time(NULL) * 1000 + ACK_TIMEOUT_MS;
-		j->row.attempts++;
-		{
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			(void)store_ob_update(m->store, &j->row,
-			    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-		}
+		fl_add(m, id);		/* its row is due again at next_at */
 	} else if (permanent) {
 		log_warnx("send %s failed: %s", id, error);
 		rc = outbox_mark(m->store, id, "failed", 0, error);
