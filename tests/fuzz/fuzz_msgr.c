@@ -5,14 +5,16 @@
  *
  * One paired device with FIXED keys (so seeds built once keep decrypting),
  * a store.db in a private temporary directory, a conn that never connects
- * (sends fail, nothing leaves the process) and a message webhook URL
- * nobody serves (events are queued in store.db, never delivered).  Before
+ * (sends fail, nothing leaves the process), a media object without media
+ * hosts (downloads stop at "not connected", sends are only queued) and a
+ * message webhook URL nobody serves (events are queued in store.db, never
+ * delivered).  Before
  * every input the store is put back to the same baseline (no sessions,
  * one-time prekey FUZZ_PREKEY_ID, one message we sent with its outbox row)
  * and a new msgr is made, so an input behaves the same whenever it runs.
  *
  * An input is up to REC_MAX records; missing bytes read as 0:
- *   op % 5 == 0  RAW      len16, bytes: binnode_decode (flag + node)
+ *   op % 6 == 0  RAW      len16, bytes: binnode_decode (flag + node)
  *            1  MESSAGE  flags, from, id, type, [participant] [recipient]
  *                        [alt] [t] [notify], nenc, per enc: type, v/count
  *                        byte, [mediatype], len16, ciphertext
@@ -20,12 +22,18 @@
  *                        [t], nlist, ids..., [retry count] [registration]
  *            3  ACK      flags, id, class, from, [error] [t]
  *            4  CALL     method, route, arg, idem, len16 body, len16 query
+ *            5  PLAIN    flags, from, participant, id, len16 Message bytes
+ *                        that the harness pads (unless flags & 1) and
+ *                        encrypts as a fake peer: pkmsg in a session it
+ *                        keeps for the input, or (flags & 2) an skmsg with
+ *                        its SKDM in a pkmsg beside it, so the fuzzer
+ *                        reaches what follows decryption with any content
  * Strings (JIDs, ids, types, routes) come from fixed pools, so the fuzzer
  * reaches past the parsers into decryption, storage and receipts.
  *
  * Oracles: ASan/UBSan/LSan, msgr_node takes every <message>, <receipt>
- * and <ack>, every reply and event body is a JSON object, and a reply
- * status is 200..599.
+ * and <ack>, every reply and event body is a JSON object, a reply status
+ * is 200..599, and no store transaction is left open.
  *
  * Seeds: FUZZ_MSGR_SEEDS=<dir> build-fuzz/fuzz_msgr -runs=0 writes the
  * seed corpus (valid pkmsg/skmsg stanzas for this device among them: they
@@ -51,6 +59,7 @@
 #include "conn.h"
 #include "creds.h"
 #include "log.h"
+#include "media.h"
 #include "msg-node.h"
 #include "msghook.h"
 #include "msgr.h"
@@ -70,7 +79,7 @@
 #define SENT_ID		"3EB0F00DF00DF00DF00D"
 #define SENT_CHAT	"15551234567@s.whatsapp.net"
 
-enum { OP_RAW, OP_MESSAGE, OP_RECEIPT, OP_ACK, OP_CALL, OP_N };
+enum { OP_RAW, OP_MESSAGE, OP_RECEIPT, OP_ACK, OP_CALL, OP_PLAIN, OP_N };
 
 /* Pools.  Index 0 is what the seeds use most. */
 static const char *const jids[] = {
@@ -154,6 +163,7 @@ static char		 dir[128];
 static struct store	*st;
 static struct creds	 creds;
 static struct conn	*cn;
+static struct media	*md;		/* no media_conn: never transfers */
 static struct signal_prekey prekey;
 static int		 verbose;	/* FUZZ_MSGR_VERBOSE: what happened */
 
@@ -545,6 +555,106 @@ op_call(struct msgr *m, struct rd *r)
 	    (const char *)body, blen, idem);
 }
 
+/* The fake peer of one input (PLAIN records): a pairwise session and a
+ * sender key, made on first use. */
+struct in_peer {
+	int		 has_session, has_group;
+	struct peer	 p;
+	uint8_t		*gst;
+	size_t		 gstlen;
+};
+
+static void
+in_peer_free(struct in_peer *ip)
+{
+	if (ip->has_session)
+		peer_free(&ip->p);
+	signal_free_secret(ip->gst, ip->gstlen);
+	memset(ip, 0, sizeof(*ip));
+}
+
+static void
+op_plain(struct msgr *m, struct rd *r, struct in_peer *ip)
+{
+	struct binnode *n, *e;
+	uint8_t f = rd_u8(r), *ct = NULL, *skdm = NULL, *carrier = NULL;
+	uint8_t *skct = NULL, *ns = NULL, *padded = NULL, *sct = NULL;
+	const char *from = PICK(jids, rd_u8(r)), *part = PICK(jids, rd_u8(r));
+	const char *id = PICK(ids, rd_u8(r));
+	const uint8_t *plain;
+	size_t len, ctlen = 0, skdmlen, carrierlen, skctlen = 0, nslen, plen;
+	size_t sctlen = 0;
+
+	plain = rd_blob(r, &len);
+	if (!ip->has_session) {
+		peer_init(&ip->p);
+		ip->has_session = 1;
+	}
+	n = binnode_new("message");
+	binnode_set_attrs(n, "from", (f & 2) ? jids[2] : from, "id", id,
+	    "type", "text", "t", "1700000100", NULL);
+	if (f & 2)
+		binnode_set_attr(n, "participant", part);
+	if (f & 2) {
+		/* the SKDM goes pairwise, the content as skmsg */
+		if (!ip->has_group) {
+			if (signal_group_create(&ip->gst, &ip->gstlen) != 0)
+				abort();
+			ip->has_group = 1;
+		}
+		if (signal_group_skdm(ip->gst, ip->gstlen, &skdm,
+		    &skdmlen) != 0 || msg_node_skdm_message(jids[2], skdm,
+		    skdmlen, &carrier, &carrierlen) != 0)
+			abort();
+		peer_encrypt(&ip->p, carrier, carrierlen, &ct, &ctlen);
+		if (f & 1) {
+			padded = xmalloc(len + 1);
+			memcpy(padded, plain, len);
+			plen = len;
+		} else if (padding_add(plain, len, 0, &padded, &plen) != 0)
+			abort();
+		if (signal_group_encrypt(ip->gst, ip->gstlen, padded, plen,
+		    &skct, &skctlen, &ns, &nslen) != 0)
+			abort();
+		signal_free_secret(ip->gst, ip->gstlen);
+		ip->gst = ns;
+		ip->gstlen = nslen;
+		free(padded);
+	} else if (f & 1) {
+		/* no padding: the receiver's padding check sees the bytes */
+		uint8_t *nst;
+		size_t nstlen;
+		int type;
+
+		if (len == 0 || signal_session_encrypt(ip->p.st, ip->p.stlen,
+		    plain, len, &type, &sct, &sctlen, &nst, &nstlen) != 0)
+			goto out;
+		signal_free_secret(ip->p.st, ip->p.stlen);
+		ip->p.st = nst;
+		ip->p.stlen = nstlen;
+		ct = sct;
+		ctlen = sctlen;
+		sct = NULL;
+	} else
+		peer_encrypt(&ip->p, plain, len, &ct, &ctlen);
+	e = binnode_add_new(n, "enc");
+	binnode_set_attrs(e, "v", "2", "type", "pkmsg", NULL);
+	binnode_set_bytes(e, ct, ctlen);
+	if (skct != NULL) {
+		e = binnode_add_new(n, "enc");
+		binnode_set_attrs(e, "v", "2", "type", "skmsg", NULL);
+		binnode_set_bytes(e, skct, skctlen);
+	}
+	deliver(m, n);
+out:
+	binnode_free(n);
+	free(ct);
+	free(sct);
+	free(skct);
+	free(skdm);
+	free(carrier);
+}
+
 static void
 op_raw(struct msgr *m, struct rd *r)
 {
@@ -879,6 +989,85 @@ make_seeds(const char *sdir)
 	wstr(&w, "");
 	seed_write(sdir, "calls", &w);
 
+	/* PLAIN: the harness encrypts these Message bytes */
+	{
+		Wamsg__Message x = WAMSG__MESSAGE__INIT;
+		Wamsg__ExtendedTextMessage et =
+		    WAMSG__EXTENDED_TEXT_MESSAGE__INIT;
+		Wamsg__ImageMessage im = WAMSG__IMAGE_MESSAGE__INIT;
+		uint8_t key[32], pb[1024];
+		size_t pblen;
+
+		x.conversation = "plain text";
+		pblen = wamsg__message__pack(&x, pb);
+		w.n = 0;
+		w8(&w, OP_PLAIN);
+		w8(&w, 0);
+		w8(&w, 0);
+		w8(&w, 0);
+		w8(&w, 0);
+		wblob(&w, pb, pblen);
+		w8(&w, OP_PLAIN);	/* then in the group */
+		w8(&w, 2);
+		w8(&w, 0);
+		w8(&w, 0);
+		w8(&w, 1);
+		wblob(&w, pb, pblen);
+		seed_write(sdir, "plain-text-and-group", &w);
+
+		wamsg__message__init(&x);
+		et.text = "see https://example.com";
+		et.matchedtext = "https://example.com";
+		x.extendedtextmessage = &et;
+		pblen = wamsg__message__pack(&x, pb);
+		w.n = 0;
+		w8(&w, OP_PLAIN);
+		w8(&w, 0);
+		w8(&w, 3);
+		w8(&w, 0);
+		w8(&w, 0);
+		wblob(&w, pb, pblen);
+		seed_write(sdir, "plain-extended-lid", &w);
+
+		wamsg__message__init(&x);
+		memset(key, 0x5a, sizeof(key));
+		im.mimetype = "image/jpeg";
+		im.caption = "a picture";
+		im.directpath = "/v/t62.7118-24/1_2_3.enc";
+		im.has_mediakey = 1;
+		im.mediakey.data = key;
+		im.mediakey.len = sizeof(key);
+		im.has_fileencsha256 = 1;
+		im.fileencsha256.data = key;
+		im.fileencsha256.len = sizeof(key);
+		x.imagemessage = &im;
+		pblen = wamsg__message__pack(&x, pb);
+		w.n = 0;
+		w8(&w, OP_PLAIN);
+		w8(&w, 0);
+		w8(&w, 0);
+		w8(&w, 0);
+		w8(&w, 0);
+		wblob(&w, pb, pblen);
+		w8(&w, OP_CALL);
+		w8(&w, 0);
+		w8(&w, 19);		/* /message/%s/download */
+		w8(&w, 5);
+		w8(&w, 0);
+		wstr(&w, "");
+		wstr(&w, "");
+		seed_write(sdir, "plain-image-download", &w);
+
+		w.n = 0;
+		w8(&w, OP_PLAIN);
+		w8(&w, 1);		/* unpadded */
+		w8(&w, 0);
+		w8(&w, 0);
+		w8(&w, 0);
+		wstr(&w, "\x0a\x03" "abc" "\x20");
+		seed_write(sdir, "plain-unpadded", &w);
+	}
+
 	free(msg);
 	free(ct);
 	free(ct2);
@@ -949,6 +1138,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	conn_cfg_default(&cfg);
 	snprintf(cfg.url, sizeof(cfg.url), "ws://127.0.0.1:9/ws/chat");
 	cn = conn_new(&cfg, &creds, NULL);
+	md = media_new(NULL);
 	return 0;
 }
 
@@ -956,6 +1146,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct msgr_out out;
+	struct in_peer ip;
 	struct msgr *m;
 	struct rd r;
 	int nrec;
@@ -969,10 +1160,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	out.creds_changed = out_creds;
 	m = msgr_new(st, &creds, "0123456789abcdef", &out);
 	msgr_set_conn(m, cn);
+	msgr_set_media(m, md);
 	msgr_logged_in(m);
 	r.p = data;
 	r.n = size;
 	r.i = 0;
+	memset(&ip, 0, sizeof(ip));
 	for (nrec = 0; nrec < REC_MAX && r.i < r.n; nrec++) {
 		switch (rd_u8(&r) % OP_N) {
 		case OP_RAW:
@@ -990,7 +1183,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_CALL:
 			op_call(m, &r);
 			break;
+		case OP_PLAIN:
+			op_plain(m, &r, &ip);
+			break;
 		}
+	}
+	in_peer_free(&ip);
+	if (!sqlite3_get_autocommit(store_db(st))) {
+		fprintf(stderr, "fuzz_msgr: a transaction was left open\n");
+		abort();
 	}
 	if (verbose)
 		report(m);
