@@ -267,6 +267,14 @@ def main():
              "%s: ... and B receives it once" % WEB,
              lambda: hooks(sink_b, lambda b: text_of(b) == "once"))
 
+        # ---- B addressed by its LID (fakewa gives phone P the LID 9P@lid)
+        r = send(st, tok, ha, "message", {"phone": "9%s@lid" % PB,
+                                          "message": "via lid"})
+        got = st.wait(lambda: hooks(sink_b, lambda b: text_of(b) ==
+                                    "via lid"), 20, 0.2)
+        t.ok(r.status == 200 and got, "%s: a send to B's LID reaches B" %
+             WEB, lambda: (repr(r), hooks(sink_b)[-2:], st.logs(20)))
+
         # ---- validation
         r = send(st, tok, ha, "message", {"phone": "", "message": "x"})
         t.ok(r.status == 400 and (r.json or {}).get("code") ==
