@@ -190,6 +190,11 @@ def main():
                     lambda: (ha, ja, hb, jb, st.logs())):
             return
 
+        # live events: B's messages reach /ws too
+        ws = stack.WebSocket(st.host, st.api_port, "/ws?token=" + tok)
+        ws.recv_json(5)
+        ws.send(json.dumps({"type": "join-device", "deviceHash": hb}))
+
         # ---- 1:1 text, A -> B
         r = send(st, tok, ha, "message", {"phone": PB, "message": "hello bob"})
         mid = ((r.json or {}).get("results") or {}).get("message_id")
@@ -220,6 +225,23 @@ def main():
         t.ok(acks and all(signed(x, SECRET_A) for x, _ in acks),
              "%s: A gets a signed message.ack webhook" % WEB,
              lambda: hooks(sink_a))
+
+        evs = []
+        end = time.time() + 5
+        while time.time() < end:
+            try:
+                m = ws.recv_json(max(0.1, end - time.time()))
+            except Exception:
+                break
+            if m is None:
+                break
+            evs.append(m)
+            if "hello bob" in json.dumps(m):
+                break
+        ws.close()
+        t.ok(any("hello bob" in json.dumps(m) and '"message"' in json.dumps(m)
+                 for m in evs), "%s: the message is a live event on /ws" %
+             WEB, lambda: evs[-5:])
 
         # ---- the store: chats and messages
         r = st.get("/api/chats", token=tok, headers={"deviceHash": hb})
