@@ -1159,6 +1159,7 @@ job_send(struct msgr *m, struct job *j, const struct jid *devs, size_t n,
 	char own_addr[STORE_ADDR_MAX], addr[STORE_ADDR_MAX], chat[JID_STR_MAX];
 	char phash[MSG_NODE_PHASH_LEN + 1];
 	int has_lid, any_pk = 0, rc = -1;
+	size_t npeer = 0;
 	enum msg_node_role role;
 
 	snprintf(error, errsz, "encryption failed");
@@ -1194,6 +1195,8 @@ job_send(struct msgr *m, struct job *j, const struct jid *devs, size_t n,
 		    NULL);
 		if (role == MSG_NODE_SKIP)
 			continue;
+		if (role == MSG_NODE_PEER)
+			npeer++;
 		if (j->group) {
 			if (sig_addr(&devs[i], addr, sizeof(addr)) != 0)
 				continue;
@@ -1216,6 +1219,11 @@ job_send(struct msgr *m, struct job *j, const struct jid *devs, size_t n,
 		if (encs[ne].type == SIGNAL_MSG_TYPE_PKMSG)
 			any_pk = 1;
 		ne++;
+	}
+	if (!j->group && npeer == 0) {
+		snprintf(error, errsz, "no device: the recipient is not on "
+		    "WhatsApp");
+		goto rollback;
 	}
 	if (!j->group && ne == 0) {
 		snprintf(error, errsz, "no device of the recipient could be "

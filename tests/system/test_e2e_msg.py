@@ -297,6 +297,16 @@ def main():
         t.ok(r.status == 200 and got, "%s: a send to B's LID reaches B" %
              WEB, lambda: (repr(r), hooks(sink_b)[-2:], st.logs(20)))
 
+        # ---- a number that is not on WhatsApp: accepted, then failed
+        r = send(st, tok, ha, "message", {"phone": "15559876543",
+                                          "message": "anyone?"})
+        kid = ((r.json or {}).get("results") or {}).get("message_id")
+        ok = st.wait(lambda: msg_status(st, tok, ha, kid) == "failed", 20,
+                     0.2) if kid else False
+        t.ok(r.status == 200 and ok, "%s: a number not on WhatsApp: status "
+             "failed" % WEB, lambda: (repr(r), msg_status(st, tok, ha,
+                                                           kid or "x")))
+
         # ---- validation
         r = send(st, tok, ha, "message", {"phone": "", "message": "x"})
         t.ok(r.status == 400 and (r.json or {}).get("code") ==
