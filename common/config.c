@@ -53,6 +53,7 @@ static struct config_key config_keys[] = {
 	{ "WEBHOOK_MAX_ATTEMPTS", "8", 0, "attempts before dead-letter", NULL },
 	{ "WSRELAY_PORT", "3001", 0, "wsrelay loopback port", NULL },
 	{ "WSRELAY_QUEUE_MAX", "1024", 0, "events queued per client", NULL },
+	{ "BOOT_CONCURRENCY", "0", 0, "devmgr: waprocs logging in at once after a restart (0: 2 x CPUs)", NULL },
 	{ "WA_SERVER_URL", "wss://web.whatsapp.com/ws/chat", 0, "WhatsApp server", NULL },
 	{ "WA_CERT_ROOT", "", 0, "TEST ONLY: hex root key instead of WhatsApp's", NULL },
 	{ "WA_APP_VERSION", "2.3000.1027934701", 0, "client version sent in ClientPayload", NULL },

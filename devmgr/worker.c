@@ -68,6 +68,7 @@ struct worker {
 	size_t		 ncrash;
 	int		 restarts;
 	int		 respawn;	/* next spawn is a restart */
+	int		 booting;	/* boot recovery: not settled yet */
 	char		 cause[96];	/* why we killed it, if we did */
 	char		 stop_cause[96];
 	uint32_t	 logout_reqid;
@@ -92,6 +93,37 @@ static struct pending	 *pend;
 static size_t		  npend;
 static uint32_t		  next_reqid;
 static size_t		  nqueued;
+static size_t		  nbooting;
+
+/*
+ * Boot recovery starts waprocs a few at a time: each one's login is a
+ * burst of CPU (loader, keys, handshake), and hundreds at once on a few
+ * cores make every one of them slow.  A waproc stops counting once it
+ * reports a settled state (connected, qr, disconnected, failed, ...) or
+ * after BOOT_SETTLE_MAX_MS.
+ */
+#define BOOT_SETTLE_MAX_MS	5000
+
+static size_t
+boot_max(void)
+{
+	long n = config_get_int("BOOT_CONCURRENCY");
+
+	if (n <= 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		n = n > 0 ? 2 * n : 4;
+	}
+	return (size_t)n;
+}
+
+static void
+w_settled(struct worker *w)
+{
+	if (w->booting) {
+		w->booting = 0;
+		nbooting--;
+	}
+}
 
 /* ---- pure helpers ---- */
 
@@ -193,6 +225,7 @@ w_remove(struct worker *w)
 {
 	size_t i;
 
+	w_settled(w);
 	for (i = 0; i < nws; i++)
 		if (ws[i] == w) {
 			ws[i] = ws[--nws];
@@ -762,6 +795,9 @@ w_status(struct worker *w, const struct ipc_msg *m)
 			extra = NULL;
 		}
 	}
+	if (strcmp(s->state, "starting") != 0 &&
+	    strcmp(s->state, "reconnecting") != 0)
+		w_settled(w);
 	if ((s->jid && *s->jid) || (s->push_name && *s->push_name))
 		registry_device_set_identity(dm.reg, w->hash, s->jid,
 		    s->push_name);
@@ -956,6 +992,8 @@ w_exited(struct worker *w, int st)
 	enum wstop why = w->stop;
 	int failed;
 
+	w_settled(w);
+
 	if (w->cause[0] != '\0')
 		snprintf(cause, sizeof(cause), "%s", w->cause);
 	else
@@ -1063,6 +1101,13 @@ worker_tick(uint64_t now)
 
 	for (i = 0; i < nws; i++) {
 		w = ws[i];
+		if (w->booting) {
+			if (now - w->spawned >= BOOT_SETTLE_MAX_MS)
+				w_settled(w);
+			else
+				wait = min_wait(wait, (int64_t)(w->spawned +
+				    BOOT_SETTLE_MAX_MS - now));
+		}
 		switch (w->state) {
 		case W_QUEUED:
 			/* Boot recovery: a few per turn, so that control
@@ -1072,6 +1117,10 @@ worker_tick(uint64_t now)
 				wait = 0;
 				break;
 			}
+			if (nbooting >= boot_max()) {
+				wait = min_wait(wait, 5);
+				break;
+			}
 			nqueued--;
 			if (worker_live() >= worker_max()) {
 				w->state = W_IDLE;
@@ -1079,7 +1128,10 @@ worker_tick(uint64_t now)
 				    "MAX_PROCESSES reached", 0, -1, NULL);
 				break;
 			}
-			w_launch(w);
+			if (w_launch(w) == 0) {
+				w->booting = 1;
+				nbooting++;
+			}
 			spawned++;
 			break;
 		case W_SPAWNED:
