@@ -11,6 +11,10 @@
 #   2. half the accepted rate of 1, rate-limited: p50/p99
 #   3. trickle (TRICKLE sends/s, default 20; 0 skips it): a rate the
 #      fake server keeps up with, every device sampled
+#   4. (API_ONLY=1, default) on that stack, fakewa stopped (SIGSTOP): the
+#      accept path alone, full load then half its rate - the waprocs do no
+#      send work beyond their first in-flight window, so this is the API's
+#      ceiling without the pipeline competing for the CPUs
 # For each run: CPU of each component over the load (/proc/PID/stat; wrk
 # from getrusage), fakewa's offline queue, then up to DRAIN_MAX s of
 # waiting: how many accepted messages reached the receivers (each
@@ -49,6 +53,7 @@ import http.client
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -243,9 +248,11 @@ def drain(tok, ring, want, label):
             break
         time.sleep(1)
     dt = time.time() - t0
-    print("  %s: %d of %d accepted messages reached the receivers (%d "
-          "missing) %.1f s after the load ended" % (label, got, want,
-                                                    want - got, dt),
+    miss = ("%d missing" % (want - got) if got <= want else
+            "%d more: requests in flight when wrk stopped are not counted"
+            " by wrk" % (got - want))
+    print("  %s: %d of %d accepted messages reached the receivers (%s) "
+          "%.1f s after the load ended" % (label, got, want, miss, dt),
           flush=True)
     return got
 
@@ -338,9 +345,10 @@ def reconnects():
 
 
 def run_phase(name, rate, c, ring, sampler, base):
-    print("%s: wrk %d threads, %d connections, %d s%s" % (
-        name, threads, c, duration,
-        ", rate-limited to %d sends/s" % rate if rate else ""), flush=True)
+    print("%s: wrk %d threads, %d connections, %d s%s (load average %.1f)"
+          % (name, threads, c, duration,
+             ", rate-limited to %d sends/s" % rate if rate else "",
+             os.getloadavg()[0]), flush=True)
     t0 = time.time()
     c0 = cpu_ticks()
     r = wrk(rate, name.split()[0], duration, c)
@@ -470,10 +478,45 @@ try:
         tri, got_tri, lat_tri = run_phase("trickle", trickle, 8, ring,
                                           sampler, base)
         sampler.close()
-        down()
+    api = {}
+    if E.get("API_ONLY", "1") == "1":
+        # the accept path alone: fakewa stopped (SIGSTOP), so the waprocs
+        # do no send work past their first in-flight window (no acks
+        # come); the devices stay connected for the run (keepalive)
+        if st is None:
+            hashes, ring, base = up()
+        fpid = int(st.state()["fakewa"])
+        os.kill(fpid, signal.SIGSTOP)
+        try:
+            for label, rate in (("full", 0), ("half", -1)):
+                if rate < 0:
+                    rate = max(1, int(api["full"]["accepted_rps"] / 2))
+                print("accept path only (fakewa stopped), %s load: wrk %d "
+                      "threads, %d connections, %d s%s (load average %.1f)"
+                      % (label, threads, conns, duration,
+                         ", rate-limited to %d sends/s" % rate if rate
+                         else "", os.getloadavg()[0]), flush=True)
+                t0, c0 = time.time(), cpu_ticks()
+                r = wrk(rate, "apionly", duration, conns)
+                c1, t1 = cpu_ticks(), time.time()
+                r["rate"] = rate
+                api[label] = r
+                print("  sends/s accepted %.0f (%d requests, %d errors); "
+                      "API latency p50 %.2f ms, p99 %.2f ms" % (
+                          r["accepted_rps"], r["requests"], r["errors"],
+                          r["p50"], r["p99"]))
+                print("  " + cpu_line(c0, c1, t1 - t0, r["accepted"]),
+                      flush=True)
+        finally:
+            os.kill(fpid, signal.SIGCONT)
+        print("  waproc reconnects after an unanswered keepalive ping: %d" %
+              reconnects(), flush=True)
+    down()
 
     print()
-    print("SUMMARY (N=%d devices, %s, %d s per run)" % (n, web, duration))
+    print("SUMMARY (N=%d devices, %s, %d s per run, %d CPUs shared with "
+          "whatever else runs: load average now %.1f)" % (
+              n, web, duration, os.cpu_count(), os.getloadavg()[0]))
     print("  sends/s accepted at full load:        %.0f   (target >= 5000)" %
           full["accepted_rps"])
     print("  API latency at full load:             p50 %.2f ms, p99 %.2f ms"
@@ -487,6 +530,12 @@ try:
           "half load %d of %d accepted (within DRAIN_MAX=%d s)" % (
               got_full, full["accepted"], got_half, half["accepted"],
               drain_max))
+    if api:
+        print("  accept path alone (fakewa stopped): %.0f sends/s, p50 %.2f"
+              " ms, p99 %.2f ms; at %d/s: p50 %.2f ms, p99 %.2f ms" % (
+                  api["full"]["accepted_rps"], api["full"]["p50"],
+                  api["full"]["p99"], api["half"]["rate"],
+                  api["half"]["p50"], api["half"]["p99"]))
     if tri:
         print("  trickle (%d sends/s, every device sampled): API p99 %.2f "
               "ms, accept -> server ack p99 %s, %d of %d reached the "
