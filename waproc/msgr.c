@@ -1016,17 +1016,36 @@ bundles_done(void *arg, const struct binnode *reply, int err)
 	job_step(m);
 }
 
+/* Send an IQ the job waits for (iq freed): 1, or -1 if it cannot go. */
+static int
+job_iq(struct msgr *m, struct job *j, struct binnode *iq, enum job_wait w,
+    conn_iq_cb cb)
+{
+	int rc;
+
+	if (iq == NULL)
+		return -1;
+	j->wait = w;
+	rc = conn_send_iq(m->conn, iq, 0, cb, m);
+	binnode_free(iq);
+	if (rc != CONN_OK) {
+		j->wait = W_NONE;
+		return -1;
+	}
+	return 1;
+}
+
 /* Collect the job's device list; 1 when an IQ had to be sent. */
 static int
 job_devices(struct msgr *m, struct job *j, struct jid *devs, size_t *ndevs)
 {
-	struct jid users[GROUP_MEMBERS_MAX + 1], *miss;
+	struct jid *users, *miss;
 	struct devcache *d;
 	char user[JID_STR_MAX];
 	struct binnode *iq;
 	size_t nu, i, k, nmiss = 0;
-	int rc;
 
+	users = xcalloc(GROUP_MEMBERS_MAX + 1, sizeof(*users));
 	nu = job_users(m, j, users, GROUP_MEMBERS_MAX + 1);
 	miss = xcalloc(nu + 1, sizeof(*miss));
 	*ndevs = 0;
@@ -1039,22 +1058,14 @@ job_devices(struct msgr *m, struct job *j, struct jid *devs, size_t *ndevs)
 		for (k = 0; k < d->n && *ndevs < JOB_DEVS_MAX; k++)
 			devs[(*ndevs)++] = d->devs[k];
 	}
+	free(users);
 	if (nmiss == 0) {
 		free(miss);
 		return 0;
 	}
 	iq = usync_devices_query(miss, nmiss, NULL, 1);
 	free(miss);
-	if (iq == NULL)
-		return -1;
-	j->wait = W_USYNC;
-	rc = conn_send_iq(m->conn, iq, 0, usync_done, m);
-	binnode_free(iq);
-	if (rc != CONN_OK) {
-		j->wait = W_NONE;
-		return -1;
-	}
-	return 1;
+	return job_iq(m, j, iq, W_USYNC, usync_done);
 }
 
 /* Fetch bundles for devices without a session; 1 when an IQ was sent. */
@@ -1084,16 +1095,7 @@ job_sessions(struct msgr *m, struct job *j, const struct jid *devs,
 	}
 	iq = bundle_query(miss, nmiss, 1);
 	free(miss);
-	if (iq == NULL)
-		return -1;
-	j->wait = W_BUNDLES;
-	rc = conn_send_iq(m->conn, iq, 0, bundles_done, m);
-	binnode_free(iq);
-	if (rc != CONN_OK) {
-		j->wait = W_NONE;
-		return -1;
-	}
-	return 1;
+	return job_iq(m, j, iq, W_BUNDLES, bundles_done);
 }
 
 /* Encrypt plain for one device with its stored session (inside the
@@ -1486,13 +1488,8 @@ job_step(struct msgr *m)
 		binnode_set_attr_jid(iq, "to", &j->chat);
 		binnode_set_attr(binnode_add_new(iq, "query"), "request",
 		    "interactive");
-		j->wait = W_GROUP;
-		rc = conn_send_iq(m->conn, iq, 0, group_done, m);
-		binnode_free(iq);
-		if (rc != CONN_OK) {
-			j->wait = W_NONE;
+		if (job_iq(m, j, iq, W_GROUP, group_done) < 0)
 			job_end(m, "not connected", 0);
-		}
 		return;
 	}
 	devs = xcalloc(JOB_DEVS_MAX, sizeof(*devs));

@@ -13,9 +13,6 @@ arrives exactly once.  TAP on stdout.
 
 WEB_SERVER (env) picks the web server, nginx by default.
 """
-import hashlib
-import hmac
-import http.client
 import json
 import os
 import signal
@@ -25,6 +22,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stack  # noqa: E402
 from stack import Stack, Tap  # noqa: E402
+from msgkit import (fakewa, pair, hooks, signed, text_of,  # noqa: E402
+                    msg_status)
 
 WEB = os.environ.get("WEB_SERVER", "nginx")
 BIN = os.environ.get("BIN_DIR") or stack.BIN
@@ -36,54 +35,10 @@ SECRET_B = "hook-secret-b"
 t = Tap()
 
 
-def fakewa(st, method, path, body=None):
-    port = int(st.state()["fakewa_url"].rsplit(":", 1)[1])
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        c.request(method, path, body=json.dumps(body) if body else None,
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        try:
-            return r.status, json.loads(data)
-        except ValueError:
-            return r.status, data
-    finally:
-        c.close()
 
 
-def raw_qr(st, tok, h):
-    r = st.wait(lambda: (lambda x: x if x.status == 200 else None)(
-        st.get("/api/login?format=raw", token=tok,
-               headers={"deviceHash": h})), 30, 0.3)
-    if r is None:
-        return None
-    j = r.json
-    if isinstance(j, dict):
-        return ((j.get("results") or {}).get("qr_string") or j.get("qr"))
-    return r.body.decode().strip()
 
 
-def pair(st, tok, name, phone, sink, secret):
-    r = st.post("/api/devices", {"autoStart": True, "name": name,
-                                 "webhookUrl": sink.url,
-                                 "webhookSecret": secret}, token=tok)
-    h = (r.json or {}).get("deviceHash")
-    if not h:
-        return None, None
-    qr = raw_qr(st, tok, h)
-    if not qr:
-        return h, None
-    code, ans = fakewa(st, "POST", "/phone/scan", {"qr": qr, "phone": phone})
-    if code != 200:
-        return h, None
-
-    def logged_in():
-        r = st.get("/api/app/status", token=tok, headers={"deviceHash": h})
-        return ((r.json or {}).get("results") or {}).get("is_logged_in")
-    if not st.wait(logged_in, 30, 0.2):
-        return h, None
-    return h, ans.get("jid")
 
 
 def send(st, tok, h, route, body, headers=None):
@@ -92,27 +47,10 @@ def send(st, tok, h, route, body, headers=None):
     return st.post("/api/send/" + route, body, token=tok, headers=hd)
 
 
-def hooks(sink, pred=None):
-    out = []
-    for x in sink.snapshot():
-        try:
-            b = json.loads(x["body"])
-        except ValueError:
-            continue
-        if pred is None or pred(b):
-            out.append((x, b))
-    return out
 
 
-def signed(x, secret):
-    want = "sha256=" + hmac.new(secret.encode(), x["body"],
-                                hashlib.sha256).hexdigest()
-    return x["headers"].get("x-hub-signature-256") == want
 
 
-def text_of(b):
-    m = b.get("message") if isinstance(b.get("message"), dict) else {}
-    return m.get("text") or b.get("text") or ""
 
 
 def multipart(fields, files):
@@ -168,9 +106,6 @@ def download(st, tok, h, mid):
         return r, None
 
 
-def msg_status(st, tok, h, mid):
-    r = st.get("/api/message/" + mid, token=tok, headers={"deviceHash": h})
-    return ((r.json or {}).get("results") or {}).get("status")
 
 
 def main():
