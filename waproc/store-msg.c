@@ -14,28 +14,6 @@
 #include "store-msg.h"
 #include "xmalloc.h"
 
-static sqlite3_stmt *
-sm_prepare(struct store *s, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
-static void
-sm_text(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-}
-
 static char *
 sm_col(sqlite3_stmt *st, int i)
 {
@@ -85,16 +63,16 @@ store_wh_insert(struct store *s, const char *event, const char *event_id,
 			strncat(all, ",", len - strlen(all) - 1);
 		strncat(all, urls[i], len - strlen(all) - 1);
 	}
-	if ((st = sm_prepare(s, "INSERT INTO webhook_queue (event_id, event, "
+	if ((st = store_prepare(s, "INSERT INTO webhook_queue (event_id, event, "
 	    "url, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?)"))
 	    == NULL) {
 		free(all);
 		return -1;
 	}
-	sm_text(st, 1, event_id);
-	sm_text(st, 2, event);
-	sm_text(st, 3, all);
-	sm_text(st, 4, payload);
+	store_bind_text(st, 1, event_id);
+	store_bind_text(st, 2, event);
+	store_bind_text(st, 3, all);
+	store_bind_text(st, 4, payload);
 	sqlite3_bind_int64(st, 5, now);
 	sqlite3_bind_int64(st, 6, now);
 	free(all);
@@ -102,18 +80,18 @@ store_wh_insert(struct store *s, const char *event, const char *event_id,
 		return rc;
 	row = sqlite3_last_insert_rowid(store_db(s));
 	for (i = 0; i < nurls; i++) {
-		if ((st = sm_prepare(s, "INSERT OR IGNORE INTO webhook_delivery "
+		if ((st = store_prepare(s, "INSERT OR IGNORE INTO webhook_delivery "
 		    "(event_row, url, next_at, updated_at) VALUES (?, ?, ?, ?)"))
 		    == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, row);
-		sm_text(st, 2, urls[i]);
+		store_bind_text(st, 2, urls[i]);
 		sqlite3_bind_int64(st, 3, now);
 		sqlite3_bind_int64(st, 4, now);
 		if (sm_done(s, st) != 0)
 			return -1;
 	}
-	if (nurls == 0 && (st = sm_prepare(s, "UPDATE webhook_queue SET "
+	if (nurls == 0 && (st = store_prepare(s, "UPDATE webhook_queue SET "
 	    "state = 'delivered' WHERE id = ?")) != NULL) {
 		sqlite3_bind_int64(st, 1, row);
 		return sm_done(s, st) == 0 ? 0 : -1;
@@ -129,7 +107,7 @@ store_wh_due(struct store *s, int64_t now, struct store_wh_due *out,
 	size_t n = 0;
 	int rc;
 
-	if ((st = sm_prepare(s, "SELECT d.event_row, d.url, q.event, "
+	if ((st = store_prepare(s, "SELECT d.event_row, d.url, q.event, "
 	    "q.event_id, q.payload, d.attempts FROM webhook_delivery d "
 	    "JOIN webhook_queue q ON q.id = d.event_row WHERE d.state = "
 	    "'pending' AND d.next_at <= ? ORDER BY d.next_at, d.event_row "
@@ -174,7 +152,7 @@ sm_next_at(struct store *s, const char *sql, int64_t *at)
 	int rc, ret = -1;
 
 	*at = 0;
-	if ((st = sm_prepare(s, sql)) == NULL)
+	if ((st = store_prepare(s, sql)) == NULL)
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -202,7 +180,7 @@ sm_wh_close(struct store *s, int64_t row)
 {
 	sqlite3_stmt *st;
 
-	if ((st = sm_prepare(s, "UPDATE webhook_queue SET state = CASE WHEN "
+	if ((st = store_prepare(s, "UPDATE webhook_queue SET state = CASE WHEN "
 	    "EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_row = "
 	    "webhook_queue.id AND d.state = 'dead') THEN 'dead' ELSE "
 	    "'delivered' END, attempts = (SELECT COALESCE(MAX(attempts), 0) "
@@ -223,28 +201,28 @@ store_wh_result(struct store *s, int64_t row, const char *url,
 {
 	sqlite3_stmt *st;
 
-	if ((st = sm_prepare(s, "UPDATE webhook_delivery SET state = ?, "
+	if ((st = store_prepare(s, "UPDATE webhook_delivery SET state = ?, "
 	    "attempts = ?, next_at = ?, last_status = ?, last_error = ?, "
 	    "updated_at = ? WHERE event_row = ? AND url = ?")) == NULL)
 		return -1;
-	sm_text(st, 1, state);
+	store_bind_text(st, 1, state);
 	sqlite3_bind_int(st, 2, attempts);
 	sqlite3_bind_int64(st, 3, next_at);
 	if (http_status > 0)
 		sqlite3_bind_int(st, 4, http_status);
 	else
 		sqlite3_bind_null(st, 4);
-	sm_text(st, 5, error);
+	store_bind_text(st, 5, error);
 	sqlite3_bind_int64(st, 6, now);
 	sqlite3_bind_int64(st, 7, row);
-	sm_text(st, 8, url);
+	store_bind_text(st, 8, url);
 	if (sm_done(s, st) != 0)
 		return -1;
-	if ((st = sm_prepare(s, "UPDATE webhook_queue SET attempts = MAX("
+	if ((st = store_prepare(s, "UPDATE webhook_queue SET attempts = MAX("
 	    "attempts, ?), last_error = ? WHERE id = ?")) == NULL)
 		return -1;
 	sqlite3_bind_int(st, 1, attempts);
-	sm_text(st, 2, error);
+	store_bind_text(st, 2, error);
 	sqlite3_bind_int64(st, 3, row);
 	if (sm_done(s, st) != 0)
 		return -1;
@@ -260,7 +238,7 @@ store_wh_retarget(struct store *s, const char *const *urls, size_t nurls,
 	int rc;
 
 	/* Drop pending deliveries to URLs that are gone. */
-	if ((st = sm_prepare(s, "SELECT event_row, url FROM webhook_delivery "
+	if ((st = store_prepare(s, "SELECT event_row, url FROM webhook_delivery "
 	    "WHERE state = 'pending'")) == NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -272,11 +250,11 @@ store_wh_retarget(struct store *s, const char *const *urls, size_t nurls,
 				break;
 		if (i < nurls)
 			continue;
-		if ((del = sm_prepare(s, "DELETE FROM webhook_delivery WHERE "
+		if ((del = store_prepare(s, "DELETE FROM webhook_delivery WHERE "
 		    "event_row = ? AND url = ?")) == NULL)
 			break;
 		sqlite3_bind_int64(del, 1, sqlite3_column_int64(st, 0));
-		sm_text(del, 2, u);
+		store_bind_text(del, 2, u);
 		if (sm_done(s, del) != 0)
 			break;
 	}
@@ -285,11 +263,11 @@ store_wh_retarget(struct store *s, const char *const *urls, size_t nurls,
 		return -1;
 	/* Every listed URL gets the events still pending. */
 	for (i = 0; i < nurls; i++) {
-		if ((st = sm_prepare(s, "INSERT OR IGNORE INTO webhook_delivery "
+		if ((st = store_prepare(s, "INSERT OR IGNORE INTO webhook_delivery "
 		    "(event_row, url, next_at, updated_at) SELECT id, ?, ?, ? "
 		    "FROM webhook_queue WHERE state = 'pending'")) == NULL)
 			return -1;
-		sm_text(st, 1, urls[i]);
+		store_bind_text(st, 1, urls[i]);
 		sqlite3_bind_int64(st, 2, now);
 		sqlite3_bind_int64(st, 3, now);
 		if (sm_done(s, st) != 0)
@@ -303,14 +281,14 @@ store_wh_prune(struct store *s, int64_t before)
 {
 	sqlite3_stmt *st;
 
-	if ((st = sm_prepare(s, "DELETE FROM webhook_delivery WHERE event_row "
+	if ((st = store_prepare(s, "DELETE FROM webhook_delivery WHERE event_row "
 	    "IN (SELECT id FROM webhook_queue WHERE state != 'pending' AND "
 	    "created_at < ?)")) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, before);
 	if (sm_done(s, st) != 0)
 		return -1;
-	if ((st = sm_prepare(s, "DELETE FROM webhook_queue WHERE state != "
+	if ((st = store_prepare(s, "DELETE FROM webhook_queue WHERE state != "
 	    "'pending' AND created_at < ?")) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, before);
@@ -364,12 +342,12 @@ store_ob_find(struct store *s, const char *id, const char *key,
 	int rc, ret = -1;
 
 	memset(r, 0, sizeof(*r));
-	if ((st = sm_prepare(s, id != NULL ?
+	if ((st = store_prepare(s, id != NULL ?
 	    "SELECT " OB_COLS " FROM outbox WHERE id = ?" :
 	    "SELECT " OB_COLS " FROM outbox WHERE idempotency_key = ?"))
 	    == NULL)
 		return -1;
-	sm_text(st, 1, id != NULL ? id : key);
+	store_bind_text(st, 1, id != NULL ? id : key);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		sm_ob_read(st, r);
@@ -389,16 +367,16 @@ store_ob_insert(struct store *s, const char *id, const char *chat,
 {
 	sqlite3_stmt *st;
 
-	if ((st = sm_prepare(s, "INSERT INTO outbox (id, chat, "
+	if ((st = store_prepare(s, "INSERT INTO outbox (id, chat, "
 	    "idempotency_key, kind, request, result, next_at, created_at, "
 	    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) == NULL)
 		return -1;
-	sm_text(st, 1, id);
-	sm_text(st, 2, chat);
-	sm_text(st, 3, key);
-	sm_text(st, 4, kind);
-	sm_text(st, 5, request);
-	sm_text(st, 6, result);
+	store_bind_text(st, 1, id);
+	store_bind_text(st, 2, chat);
+	store_bind_text(st, 3, key);
+	store_bind_text(st, 4, kind);
+	store_bind_text(st, 5, request);
+	store_bind_text(st, 6, result);
 	sqlite3_bind_int64(st, 7, now);
 	sqlite3_bind_int64(st, 8, now);
 	sqlite3_bind_int64(st, 9, now);
@@ -411,20 +389,20 @@ store_ob_update(struct store *s, const struct store_ob_row *r, int64_t now)
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = sm_prepare(s, "UPDATE outbox SET state = ?, attempts = ?, "
+	if ((st = store_prepare(s, "UPDATE outbox SET state = ?, attempts = ?, "
 	    "next_at = ?, server_ts = ?, last_error = ?, updated_at = ? "
 	    "WHERE id = ?")) == NULL)
 		return -1;
-	sm_text(st, 1, r->state);
+	store_bind_text(st, 1, r->state);
 	sqlite3_bind_int(st, 2, r->attempts);
 	sqlite3_bind_int64(st, 3, r->next_at);
 	if (r->server_ts > 0)
 		sqlite3_bind_int64(st, 4, r->server_ts);
 	else
 		sqlite3_bind_null(st, 4);
-	sm_text(st, 5, r->last_error);
+	store_bind_text(st, 5, r->last_error);
 	sqlite3_bind_int64(st, 6, now);
-	sm_text(st, 7, r->id);
+	store_bind_text(st, 7, r->id);
 	if ((rc = sm_done(s, st)) != 0)
 		return -1;
 	return sqlite3_changes(store_db(s)) == 0 ? 1 : 0;
@@ -437,7 +415,7 @@ store_ob_due(struct store *s, int64_t now, struct store_ob_row *out,
 	sqlite3_stmt *st;
 	size_t n = 0;
 
-	if ((st = sm_prepare(s, "SELECT " OB_COLS " FROM outbox WHERE state = "
+	if ((st = store_prepare(s, "SELECT " OB_COLS " FROM outbox WHERE state = "
 	    "'queued' AND next_at <= ? ORDER BY next_at, created_at LIMIT ?"))
 	    == NULL)
 		return -1;
@@ -463,20 +441,20 @@ store_msg_put(struct store *s, const struct store_msg *m)
 {
 	sqlite3_stmt *st;
 
-	if ((st = sm_prepare(s, "INSERT OR IGNORE INTO messages (chat, id, "
+	if ((st = store_prepare(s, "INSERT OR IGNORE INTO messages (chat, id, "
 	    "sender, from_me, ts, type, body, media, quoted_id, status, raw) "
 	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) == NULL)
 		return -1;
-	sm_text(st, 1, m->chat);
-	sm_text(st, 2, m->id);
-	sm_text(st, 3, m->sender);
+	store_bind_text(st, 1, m->chat);
+	store_bind_text(st, 2, m->id);
+	store_bind_text(st, 3, m->sender);
 	sqlite3_bind_int(st, 4, m->from_me ? 1 : 0);
 	sqlite3_bind_int64(st, 5, m->ts);
-	sm_text(st, 6, m->type);
-	sm_text(st, 7, m->body);
-	sm_text(st, 8, m->media);
-	sm_text(st, 9, m->quoted_id);
-	sm_text(st, 10, m->status != NULL ? m->status : "received");
+	store_bind_text(st, 6, m->type);
+	store_bind_text(st, 7, m->body);
+	store_bind_text(st, 8, m->media);
+	store_bind_text(st, 9, m->quoted_id);
+	store_bind_text(st, 10, m->status != NULL ? m->status : "received");
 	if (m->raw != NULL)
 		sqlite3_bind_blob(st, 11, m->raw, (int)m->rawlen,
 		    SQLITE_TRANSIENT);
@@ -493,12 +471,12 @@ store_msg_set_status(struct store *s, const char *chat, const char *id,
 {
 	sqlite3_stmt *st;
 
-	if ((st = sm_prepare(s, "UPDATE messages SET status = ? WHERE chat = ? "
+	if ((st = store_prepare(s, "UPDATE messages SET status = ? WHERE chat = ? "
 	    "AND id = ?")) == NULL)
 		return -1;
-	sm_text(st, 1, status);
-	sm_text(st, 2, chat);
-	sm_text(st, 3, id);
+	store_bind_text(st, 1, status);
+	store_bind_text(st, 2, chat);
+	store_bind_text(st, 3, id);
 	if (sm_done(s, st) != 0)
 		return -1;
 	return sqlite3_changes(store_db(s)) == 0 ? 1 : 0;

@@ -26,29 +26,6 @@ ss_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static sqlite3_stmt *
-ss_prepare(struct store *s, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v3(store_db(s), sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &st, NULL) != SQLITE_OK) {
-		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
-static void
-ss_text(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-}
-
 static int
 ss_done(struct store *s, sqlite3_stmt *st)
 {
@@ -71,11 +48,11 @@ ss_blob_get(struct store *s, const char *sql, const char *a, const char *b,
 
 	*blob = NULL;
 	*len = 0;
-	if ((st = ss_prepare(s, sql)) == NULL)
+	if ((st = store_prepare(s, sql)) == NULL)
 		return -1;
-	ss_text(st, 1, a);
+	store_bind_text(st, 1, a);
 	if (b != NULL)
-		ss_text(st, 2, b);
+		store_bind_text(st, 2, b);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		p = sqlite3_column_blob(st, 0);
@@ -109,12 +86,12 @@ store_session_put(struct store *s, const char *addr, const uint8_t *p,
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "INSERT INTO sessions (address, record, "
+	if ((st = store_prepare(s, "INSERT INTO sessions (address, record, "
 	    "updated_at) VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE "
 	    "SET record = excluded.record, updated_at = excluded.updated_at"))
 	    == NULL)
 		return -1;
-	ss_text(st, 1, addr);
+	store_bind_text(st, 1, addr);
 	sqlite3_bind_blob(st, 2, p, (int)len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, ss_now_ms());
 	return ss_done(s, st);
@@ -125,10 +102,10 @@ store_session_delete(struct store *s, const char *addr)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "DELETE FROM sessions WHERE address = ?")) ==
+	if ((st = store_prepare(s, "DELETE FROM sessions WHERE address = ?")) ==
 	    NULL)
 		return -1;
-	ss_text(st, 1, addr);
+	store_bind_text(st, 1, addr);
 	return ss_done(s, st);
 }
 
@@ -161,12 +138,12 @@ store_identity_put(struct store *s, const char *addr, const uint8_t key[32])
 	if ((rc = store_identity_get(s, addr, old)) == 0 &&
 	    memcmp(old, key, 32) == 0)
 		return 0;
-	if ((st = ss_prepare(s, "INSERT INTO identity_keys (address, key, "
+	if ((st = store_prepare(s, "INSERT INTO identity_keys (address, key, "
 	    "updated_at) VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE "
 	    "SET key = excluded.key, updated_at = excluded.updated_at")) ==
 	    NULL)
 		return -1;
-	ss_text(st, 1, addr);
+	store_bind_text(st, 1, addr);
 	sqlite3_bind_blob(st, 2, key, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, ss_now_ms());
 	if (ss_done(s, st) != 0)
@@ -181,7 +158,7 @@ store_prekey_get(struct store *s, uint32_t id, struct signal_keypair *kp)
 	const uint8_t *p;
 	int rc;
 
-	if ((st = ss_prepare(s, "SELECT record FROM prekeys WHERE id = ?")) ==
+	if ((st = store_prepare(s, "SELECT record FROM prekeys WHERE id = ?")) ==
 	    NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
@@ -206,7 +183,7 @@ store_prekey_delete(struct store *s, uint32_t id)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "DELETE FROM prekeys WHERE id = ?")) == NULL)
+	if ((st = store_prepare(s, "DELETE FROM prekeys WHERE id = ?")) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	return ss_done(s, st);
@@ -226,13 +203,13 @@ store_sender_key_put(struct store *s, const char *group, const char *sender,
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "INSERT INTO sender_keys (group_id, sender, "
+	if ((st = store_prepare(s, "INSERT INTO sender_keys (group_id, sender, "
 	    "record, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (group_id, "
 	    "sender) DO UPDATE SET record = excluded.record, updated_at = "
 	    "excluded.updated_at")) == NULL)
 		return -1;
-	ss_text(st, 1, group);
-	ss_text(st, 2, sender);
+	store_bind_text(st, 1, group);
+	store_bind_text(st, 2, sender);
 	sqlite3_bind_blob(st, 3, p, (int)len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 4, ss_now_ms());
 	return ss_done(s, st);
@@ -244,11 +221,11 @@ store_sk_shared_has(struct store *s, const char *group, const char *addr)
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = ss_prepare(s, "SELECT 1 FROM sender_key_shared WHERE "
+	if ((st = store_prepare(s, "SELECT 1 FROM sender_key_shared WHERE "
 	    "group_id = ? AND address = ?")) == NULL)
 		return -1;
-	ss_text(st, 1, group);
-	ss_text(st, 2, addr);
+	store_bind_text(st, 1, group);
+	store_bind_text(st, 2, addr);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -259,11 +236,11 @@ store_sk_shared_add(struct store *s, const char *group, const char *addr)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "INSERT OR IGNORE INTO sender_key_shared "
+	if ((st = store_prepare(s, "INSERT OR IGNORE INTO sender_key_shared "
 	    "(group_id, address) VALUES (?, ?)")) == NULL)
 		return -1;
-	ss_text(st, 1, group);
-	ss_text(st, 2, addr);
+	store_bind_text(st, 1, group);
+	store_bind_text(st, 2, addr);
 	return ss_done(s, st);
 }
 
@@ -272,10 +249,10 @@ store_sk_shared_clear(struct store *s, const char *group)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "DELETE FROM sender_key_shared WHERE "
+	if ((st = store_prepare(s, "DELETE FROM sender_key_shared WHERE "
 	    "group_id = ?")) == NULL)
 		return -1;
-	ss_text(st, 1, group);
+	store_bind_text(st, 1, group);
 	return ss_done(s, st);
 }
 
@@ -284,13 +261,13 @@ store_lid_put(struct store *s, const char *lid, const char *pn)
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "INSERT INTO lid_map (lid, pn, updated_at) "
+	if ((st = store_prepare(s, "INSERT INTO lid_map (lid, pn, updated_at) "
 	    "VALUES (?, ?, ?) ON CONFLICT (lid) DO UPDATE SET pn = "
 	    "excluded.pn, updated_at = excluded.updated_at WHERE pn != "
 	    "excluded.pn")) == NULL)
 		return -1;
-	ss_text(st, 1, lid);
-	ss_text(st, 2, pn);
+	store_bind_text(st, 1, lid);
+	store_bind_text(st, 2, pn);
 	sqlite3_bind_int64(st, 3, ss_now_ms());
 	return ss_done(s, st);
 }
@@ -303,9 +280,9 @@ ss_text_get(struct store *s, const char *sql, const char *key, char *out,
 	const unsigned char *t;
 	int rc;
 
-	if ((st = ss_prepare(s, sql)) == NULL)
+	if ((st = store_prepare(s, sql)) == NULL)
 		return -1;
-	ss_text(st, 1, key);
+	store_bind_text(st, 1, key);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && (t = sqlite3_column_text(st, 0)) != NULL) {
 		snprintf(out, outsz, "%s", (const char *)t);
@@ -352,15 +329,15 @@ store_msg_find(struct store *s, const char *chat, const char *id,
 		*raw = NULL;
 		*rawlen = 0;
 	}
-	st = ss_prepare(s, chat != NULL ? "SELECT chat, sender, from_me, ts, "
+	st = store_prepare(s, chat != NULL ? "SELECT chat, sender, from_me, ts, "
 	    "type, status, body, raw FROM messages WHERE id = ?1 AND chat = ?2"
 	    : "SELECT chat, sender, from_me, ts, type, status, body, raw FROM "
 	    "messages WHERE id = ?1 ORDER BY ts DESC LIMIT 1");
 	if (st == NULL)
 		return -1;
-	ss_text(st, 1, id);
+	store_bind_text(st, 1, id);
 	if (chat != NULL)
-		ss_text(st, 2, chat);
+		store_bind_text(st, 2, chat);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		ss_copy_col(st, 0, r->chat, sizeof(r->chat));
@@ -389,15 +366,15 @@ store_chat_touch(struct store *s, const char *chat, int64_t ts_s,
 {
 	sqlite3_stmt *st;
 
-	if ((st = ss_prepare(s, "INSERT INTO chats (jid, name, "
+	if ((st = store_prepare(s, "INSERT INTO chats (jid, name, "
 	    "last_message_ts, unread, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
 	    "ON CONFLICT (jid) DO UPDATE SET last_message_ts = max(coalesce("
 	    "last_message_ts, 0), excluded.last_message_ts), unread = unread "
 	    "+ excluded.unread, name = coalesce(excluded.name, name), "
 	    "updated_at = excluded.updated_at")) == NULL)
 		return -1;
-	ss_text(st, 1, chat);
-	ss_text(st, 2, name != NULL && *name ? name : NULL);
+	store_bind_text(st, 1, chat);
+	store_bind_text(st, 2, name != NULL && *name ? name : NULL);
 	sqlite3_bind_int64(st, 3, ts_s);
 	sqlite3_bind_int(st, 4, incoming ? 1 : 0);
 	sqlite3_bind_int64(st, 5, ss_now_ms());
@@ -430,7 +407,7 @@ store_chats_json(struct store *s, int limit, int offset, const char *search)
 	json_object *a, *o;
 	int rc;
 
-	if ((st = ss_prepare(s, "SELECT jid, name, last_message_ts, unread, "
+	if ((st = store_prepare(s, "SELECT jid, name, last_message_ts, unread, "
 	    "archived, pinned, muted_until, ephemeral FROM chats WHERE (?3 IS "
 	    "NULL OR jid LIKE '%' || ?3 || '%' OR name LIKE '%' || ?3 || '%') "
 	    "ORDER BY pinned DESC, last_message_ts DESC LIMIT ?1 OFFSET ?2")) ==
@@ -438,7 +415,7 @@ store_chats_json(struct store *s, int limit, int offset, const char *search)
 		return NULL;
 	sqlite3_bind_int(st, 1, limit);
 	sqlite3_bind_int(st, 2, offset);
-	ss_text(st, 3, search != NULL && *search ? search : NULL);
+	store_bind_text(st, 3, search != NULL && *search ? search : NULL);
 	a = json_object_new_array();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		o = json_object_new_object();
@@ -476,22 +453,22 @@ store_chat_messages_json(struct store *s, const char *chat, int limit,
 	int rc;
 
 	*total = 0;
-	if ((st = ss_prepare(s, "SELECT count(*) FROM messages WHERE chat = ?"))
+	if ((st = store_prepare(s, "SELECT count(*) FROM messages WHERE chat = ?"))
 	    == NULL)
 		return NULL;
-	ss_text(st, 1, chat);
+	store_bind_text(st, 1, chat);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*total = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if ((st = ss_prepare(s, "SELECT id, sender, from_me, ts, type, body, "
+	if ((st = store_prepare(s, "SELECT id, sender, from_me, ts, type, body, "
 	    "media, quoted_id, status FROM messages WHERE chat = ?1 AND (?4 IS "
 	    "NULL OR body LIKE '%' || ?4 || '%') ORDER BY ts DESC, rowid DESC "
 	    "LIMIT ?2 OFFSET ?3")) == NULL)
 		return NULL;
-	ss_text(st, 1, chat);
+	store_bind_text(st, 1, chat);
 	sqlite3_bind_int(st, 2, limit);
 	sqlite3_bind_int(st, 3, offset);
-	ss_text(st, 4, search != NULL && *search ? search : NULL);
+	store_bind_text(st, 4, search != NULL && *search ? search : NULL);
 	a = json_object_new_array();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		o = json_object_new_object();

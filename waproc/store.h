@@ -21,6 +21,13 @@ int		 store_schema_version(struct store *);
 size_t		 store_migration_count(void);
 const char	*store_migration(size_t i, const char **name);
 
+/* For the store family (store-msg.c, store-sig.c): a statement on the
+ * store's handle (NULL and logged on error), a text parameter (NULL binds
+ * NULL). */
+struct sqlite3_stmt;
+struct sqlite3_stmt *store_prepare(struct store *, const char *sql);
+void		 store_bind_text(struct sqlite3_stmt *, int i, const char *v);
+
 int		 store_begin(struct store *);
 int		 store_commit(struct store *);
 void		 store_rollback(struct store *);
