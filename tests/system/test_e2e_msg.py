@@ -361,6 +361,58 @@ def main():
                                     "group reply"), 20, 0.2)
         t.ok(r.status == 200 and got, "%s: B answers in the group, A gets "
              "it" % WEB, lambda: (repr(r), hooks(sink_a)[-3:]))
+        gmid = ((r.json or {}).get("results") or {}).get("message_id")
+
+        def reaches_b(kid, secs=20):
+            return st.wait(lambda: hooks(sink_b, lambda x: x.get("id") ==
+                                         kid or (x.get("message") or {}).get(
+                                             "id") == kid), secs, 0.2)
+        # every kind in the group too
+        body, ct = multipart({"phone": gid or "", "caption": "group pic"},
+                             {"image": ("g.png", "image/png", png)})
+        r = st.post("/api/send/image", body, token=tok,
+                    headers={"deviceHash": ha, "Content-Type": ct},
+                    timeout=30)
+        kid = ((r.json or {}).get("results") or {}).get("message_id")
+        got = reaches_b(kid) if kid else None
+        r2, data = download(st, tok, hb, kid or "x")
+        t.ok(r.status == 200 and got and data == png, "%s: an image in the "
+             "group: B gets it and downloads the same bytes" % WEB,
+             lambda: (repr(r), repr(r2)[:200]))
+        for route, b in (("poll", {"phone": gid or "", "question": "When?",
+                                   "options": ["now", "later"],
+                                   "max_answer": 1}),
+                         ("location", {"phone": gid or "", "latitude": "1.5",
+                                       "longitude": "2.5"}),
+                         ("contact", {"phone": gid or "",
+                                      "contact_name": "Dan",
+                                      "contact_phone": "15550001234"})):
+            r = send(st, tok, ha, route, b)
+            kid = ((r.json or {}).get("results") or {}).get("message_id")
+            t.ok(r.status == 200 and kid and reaches_b(kid),
+                 "%s: /send/%s in the group reaches B" % (WEB, route),
+                 lambda: (repr(r), hooks(sink_b)[-2:]))
+        r = st.post("/api/message/%s/reaction" % gmid, {"phone": gid or "",
+                                                         "emoji": "🎉"},
+                    token=tok, headers={"deviceHash": ha})
+        got = st.wait(lambda: hooks(sink_b, lambda b: b.get("event") ==
+                                    "message.reaction" and gid.split("@")[0]
+                                    in json.dumps(b)), 20, 0.2)
+        t.ok(r.status == 200 and got, "%s: a reaction in the group reaches "
+             "B" % WEB, lambda: (repr(r), hooks(sink_b)[-2:]))
+
+        # ---- edit (1:1): B sees message.edited with the new text
+        r = send(st, tok, ha, "message", {"phone": PB, "message": "typo"})
+        eid = ((r.json or {}).get("results") or {}).get("message_id")
+        st.wait(lambda: hooks(sink_b, lambda b: text_of(b) == "typo"), 20)
+        r = st.post("/api/message/%s/update" % eid, {"phone": PB,
+                                                      "message": "fixed"},
+                    token=tok, headers={"deviceHash": ha})
+        got = st.wait(lambda: hooks(sink_b, lambda b: b.get("event") ==
+                                    "message.edited"), 20, 0.2)
+        t.ok(r.status == 200 and got and "fixed" in json.dumps(got[0][1]),
+             "%s: an edit reaches B as message.edited with the new text" %
+             WEB, lambda: (repr(r), hooks(sink_b)[-2:]))
 
         # ---- read receipts: B reads A's message -> A's status "read"
         r = send(st, tok, ha, "message", {"phone": PB, "message": "read me"})
