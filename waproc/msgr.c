@@ -1827,8 +1827,11 @@ rx_store(struct msgr *m, struct rx *r, char **ev_json, const char **ev_type)
 	env.lid_arg = m;
 	rc = hook_message_payload(&env, r->content, r->contentlen, &json,
 	    &evname, eid);
-	if (rc == HOOK_EINVAL)
-		return 0;	/* undecodable content: acked, not stored */
+	if (rc == HOOK_EINVAL) {
+		log_warnx("message %s: content does not decode: acked, not "
+		    "stored", r->in.id);
+		return 0;
+	}
 	summarize(r->content, r->contentlen, type, sizeof(type), &body);
 	memset(&sm, 0, sizeof(sm));
 	sm.chat = chat;
@@ -2716,8 +2719,11 @@ msgr_timeout_ms(struct msgr *m)
 
 			if (t < 0 || d < t)
 				t = d;
-		} else if ((ob = outbox_timeout_ms(m->store)) >= 0) {
-			if (ob > 60000)
+		} else {
+			/* nothing queued: look again in a minute at the
+			 * latest (a new send kicks us before that) */
+			ob = outbox_timeout_ms(m->store);
+			if (ob < 0 || ob > 60000)
 				ob = 60000;
 			m->next_due = now + (uint64_t)ob;
 			if (t < 0 || ob < t)
