@@ -32,7 +32,7 @@ sm_done(struct store *s, sqlite3_stmt *st)
 	if (rc != SQLITE_DONE && ext != SQLITE_CONSTRAINT_UNIQUE &&
 	    ext != SQLITE_CONSTRAINT_PRIMARYKEY)
 		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	/* only a duplicate key is "already there"; any other constraint
@@ -129,7 +129,7 @@ store_wh_due(struct store *s, int64_t now, struct store_wh_due *out,
 		out[n].attempts = sqlite3_column_int(st, 5);
 		n++;
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return (int)n;
 }
 
@@ -163,7 +163,7 @@ sm_next_at(struct store *s, const char *sql, int64_t *at)
 			ret = 0;
 		}
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return ret;
 }
 
@@ -258,7 +258,7 @@ store_wh_retarget(struct store *s, const char *const *urls, size_t nurls,
 		if (sm_done(s, del) != 0)
 			break;
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE)
 		return -1;
 	/* Every listed URL gets the events still pending. */
@@ -356,7 +356,7 @@ store_ob_find(struct store *s, const char *id, const char *key,
 		ret = 1;
 	else
 		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return ret;
 }
 
@@ -423,7 +423,7 @@ store_ob_due(struct store *s, int64_t now, struct store_ob_row *out,
 	sqlite3_bind_int64(st, 2, (int64_t)max);
 	while (n < max && sqlite3_step(st) == SQLITE_ROW)
 		sm_ob_read(st, &out[n++]);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return (int)n;
 }
 

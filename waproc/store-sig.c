@@ -33,7 +33,7 @@ ss_done(struct store *s, sqlite3_stmt *st)
 
 	if (rc != SQLITE_DONE)
 		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -68,7 +68,7 @@ ss_blob_get(struct store *s, const char *sql, const char *a, const char *b,
 		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
 		rc = -1;
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc;
 }
 
@@ -174,7 +174,7 @@ store_prekey_get(struct store *s, uint32_t id, struct signal_keypair *kp)
 		}
 	} else
 		rc = rc == SQLITE_DONE ? 1 : -1;
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc;
 }
 
@@ -227,7 +227,7 @@ store_sk_shared_has(struct store *s, const char *group, const char *addr)
 	store_bind_text(st, 1, group);
 	store_bind_text(st, 2, addr);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -289,7 +289,7 @@ ss_text_get(struct store *s, const char *sql, const char *key, char *out,
 		rc = 0;
 	} else
 		rc = rc == SQLITE_DONE ? 1 : -1;
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc;
 }
 
@@ -356,7 +356,7 @@ store_msg_find(struct store *s, const char *chat, const char *id,
 		rc = 0;
 	} else
 		rc = rc == SQLITE_DONE ? 1 : -1;
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	return rc;
 }
 
@@ -435,7 +435,7 @@ store_chats_json(struct store *s, int limit, int offset, const char *search)
 		    json_object_new_int(sqlite3_column_int(st, 7)));
 		json_object_array_add(a, o);
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
 		json_object_put(a);
 		return NULL;
@@ -459,7 +459,7 @@ store_chat_messages_json(struct store *s, const char *chat, int limit,
 	store_bind_text(st, 1, chat);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*total = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if ((st = store_prepare(s, "SELECT id, sender, from_me, ts, type, body, "
 	    "media, quoted_id, status FROM messages WHERE chat = ?1 AND (?4 IS "
 	    "NULL OR body LIKE '%' || ?4 || '%') ORDER BY ts DESC, rowid DESC "
@@ -489,7 +489,7 @@ store_chat_messages_json(struct store *s, const char *chat, int limit,
 		ss_add_text(o, "status", st, 8);
 		json_object_array_add(a, o);
 	}
-	sqlite3_finalize(st);
+	store_finish(s, st);
 	if (rc != SQLITE_DONE) {
 		json_object_put(a);
 		return NULL;

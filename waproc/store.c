@@ -31,8 +31,22 @@ static const struct db_migration store_migrations[] = {
 };
 #define NMIGRATIONS (sizeof(store_migrations) / sizeof(store_migrations[0]))
 
+/*
+ * Prepared statements are kept, keyed by the address of their SQL (always
+ * a string literal): parsing SQL was most of a send's CPU.  A statement
+ * still in use (a loop calling back into the store) is never handed out
+ * twice: the second user gets a fresh one, finalized when done.
+ */
+#define STMT_CACHE	128
+
+struct stmt_slot {
+	const char	*sql;
+	sqlite3_stmt	*st;
+};
+
 struct store {
-	sqlite3	*db;
+	sqlite3			*db;
+	struct stmt_slot	 cache[STMT_CACHE];
 };
 
 size_t
@@ -60,14 +74,68 @@ store_exec(struct store *s, const char *sql)
 struct sqlite3_stmt *
 store_prepare(struct store *s, const char *sql)
 {
+	struct stmt_slot *slot = NULL;
 	sqlite3_stmt *st = NULL;
+	size_t h = (size_t)(((uintptr_t)sql >> 3) % STMT_CACHE), i;
 
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+	for (i = 0; i < STMT_CACHE; i++) {
+		struct stmt_slot *c = &s->cache[(h + i) % STMT_CACHE];
+
+		if (c->sql == sql) {
+			if (sqlite3_stmt_busy(c->st))
+				break;		/* in use: a fresh one */
+			sqlite3_reset(c->st);
+			sqlite3_clear_bindings(c->st);
+			return c->st;
+		}
+		if (c->sql == NULL) {
+			slot = c;
+			break;
+		}
+	}
+	if (sqlite3_prepare_v3(s->db, sql, -1, slot != NULL ?
+	    SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
 		log_warnx("store: %s", sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
 		return NULL;
 	}
+	if (slot != NULL) {
+		slot->sql = sql;
+		slot->st = st;
+	}
 	return st;
+}
+
+void
+store_finish(struct store *s, struct sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < STMT_CACHE; i++)
+		if (s->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+/* One statement of its own, stepped once (BEGIN, COMMIT ...). */
+static int
+store_step_once(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = store_prepare(s, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		log_warnx("store: %s: %s", sql, sqlite3_errmsg(s->db));
+	store_finish(s, st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 void
@@ -130,8 +198,12 @@ store_db(struct store *s)
 void
 store_close(struct store *s)
 {
+	size_t i;
+
 	if (s == NULL)
 		return;
+	for (i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(s->cache[i].st);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -139,19 +211,19 @@ store_close(struct store *s)
 int
 store_begin(struct store *s)
 {
-	return store_exec(s, "BEGIN IMMEDIATE");
+	return store_step_once(s, "BEGIN IMMEDIATE");
 }
 
 int
 store_commit(struct store *s)
 {
-	return store_exec(s, "COMMIT");
+	return store_step_once(s, "COMMIT");
 }
 
 void
 store_rollback(struct store *s)
 {
-	store_exec(s, "ROLLBACK");
+	(void)store_step_once(s, "ROLLBACK");
 }
 
 int

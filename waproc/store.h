@@ -27,6 +27,8 @@ const char	*store_migration(size_t i, const char **name);
 struct sqlite3_stmt;
 struct sqlite3_stmt *store_prepare(struct store *, const char *sql);
 void		 store_bind_text(struct sqlite3_stmt *, int i, const char *v);
+/* Done with a statement of store_prepare (never sqlite3_finalize it). */
+void		 store_finish(struct store *, struct sqlite3_stmt *);
 
 int		 store_begin(struct store *);
 int		 store_commit(struct store *);
