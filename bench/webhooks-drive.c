@@ -392,15 +392,18 @@ drive_main(int argc, char **argv)
 			if (t < 0 || w < t)
 				t = w;
 		} else if (d.exit_drained && msghook_active() == 0 &&
-		    mono_ns() >= next_check) {
-			/* curl may keep a timer for its idle connections */
+		    (t < 0 || mono_ns() >= next_check)) {
+			/* nothing to do for msghook (or curl keeps a timer
+			 * for its idle connections: once a second) */
 			if (q_int(s, "SELECT COUNT(*) FROM webhook_delivery "
 			    "WHERE state = 'pending'") == 0)
 				break;
-			next_check = mono_ns() + 50000000;
+			next_check = mono_ns() + 1000000000;
 		}
+		/* msghook's own timeout, never shortened (that would hide
+		 * its stalls), at most 1 s as in waproc's loop */
 		if (t < 0 || t > 1000)
-			t = d.exit_drained ? 50 : 1000;
+			t = 1000;
 		if (zmq_poll(items, (int)ni, t) == -1 && errno != EINTR) {
 			fprintf(stderr, "webhooks-drive: zmq_poll: %s\n",
 			    zmq_strerror(errno));
