@@ -224,8 +224,11 @@ int	 appstate_apply_answer(struct appstate_state *st,
 /* --- mutation builders (collection in the comment) --- */
 /*
  * regular_high: ["star", chat, id, "1"|"0", participant or "0"], version 2,
- * starAction{starred}.  participant NULL/"" -> "0" (1:1 chats and our
- * own messages).  ts_ms 0 = now.  0 or APPSTATE_EINVAL.
+ * starAction{starred}.  participant NULL/"" -> "0".  whatsmeow (BuildStar)
+ * sends regular_high and the sender's JID as participant whenever its user
+ * differs from the chat's (group messages, ours included), "0" in 1:1
+ * chats; Baileys sends regular_low and always "0".  ts_ms 0 = now.
+ * 0 or APPSTATE_EINVAL.
  */
 int	 appstate_star(const char *chat, const char *id, int from_me,
 	    const char *participant, int starred, int64_t ts_ms,
@@ -233,7 +236,7 @@ int	 appstate_star(const char *chat, const char *id, int from_me,
 /*
  * regular_high: ["deleteMessageForMe", chat, id, "1"|"0", participant or
  * "0"], version 3, deleteMessageForMeAction{deleteMedia, messageTimestamp
- * (seconds)}.
+ * (seconds)} (Baileys chatModificationToAppPatch; whatsmeow only reads it).
  */
 int	 appstate_delete_for_me(const char *chat, const char *id,
 	    int from_me, const char *participant, int delete_media,
