@@ -60,6 +60,7 @@ static void
 tick_cb(lws_sorted_usec_list_t *sul)
 {
 	fw_tick();
+	fw_queue_flush(0);
 	lws_sul_schedule(fw.ctx, 0, &tick_sul, tick_cb, 50 * LWS_US_PER_MS);
 }
 
@@ -228,6 +229,7 @@ main(int argc, char **argv)
 	while (!fw.stop)
 		if (lws_service(fw.ctx, 0) < 0)
 			break;
+	fw_queue_flush(1);
 	fw_state_save();
 	lws_context_destroy(fw.ctx);
 	buf_free(&fw.certchain);

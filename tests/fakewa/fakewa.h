@@ -192,6 +192,8 @@ int		 fw_unhex(const char *hex, uint8_t *out, size_t n);
 int		 fw_ws_callback(struct lws *, enum lws_callback_reasons, void *user,
 		    void *in, size_t len);
 void		 fw_tick(void);
+/* Write the offline queue if it changed (force: now, else rate-limited). */
+void		 fw_queue_flush(int force);
 /* Phone actions; 0 or -1 with err filled. */
 int		 fw_scan(const char *qr, const char *phone, char *jid_out,
 		    size_t jidlen, char *err, size_t errlen);

@@ -553,8 +553,38 @@ fw_messages_json(const char *jid)
 
 /* -------------------------------------------------------------- queue */
 
+/*
+ * The offline queue goes to queue.json at most every QUEUE_SAVE_MS (and
+ * at exit): rewriting it on every delivery and ack made fakewa itself the
+ * bottleneck of a message burst.  A crash of fakewa loses at most that
+ * much of its queue; tests restart it with a clean stop.
+ */
+#define QUEUE_SAVE_MS	200
+static int	 queue_dirty;
+static uint64_t	 queue_saved_at;
+
+static void	queue_write(void);
+
 static void
 queue_save(void)
+{
+	queue_dirty = 1;
+}
+
+void
+fw_queue_flush(int force)
+{
+	uint64_t now = fw_now_ms();
+
+	if (!queue_dirty || (!force && now - queue_saved_at < QUEUE_SAVE_MS))
+		return;
+	queue_write();
+	queue_dirty = 0;
+	queue_saved_at = now;
+}
+
+static void
+queue_write(void)
 {
 	struct json_object *root = json_object_new_array(), *o;
 	struct fw_qmsg *q;

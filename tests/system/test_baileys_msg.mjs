@@ -289,7 +289,12 @@ test('offline queue: a message to a stopped client arrives at its next login', {
   const m = log.messages.find((x) => x.id === s.key.id);
   assert.ok(m, 'logged');
   assert.equal(m.recipients.find((r) => r.state !== 'phone').state, 'queued');
-  const q = readFileSync(join(ctx.state, 'fw', 'queue.json'), 'utf8');
+  // fakewa writes queue.json at most every 200 ms
+  let q = '';
+  for (let i = 0; i < 30 && !q.includes(s.key.id); i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    try { q = readFileSync(join(ctx.state, 'fw', 'queue.json'), 'utf8'); } catch (e) { q = ''; }
+  }
   assert.ok(q.includes(s.key.id), 'the queue is persisted in the state directory');
   ctx.b = await runClient(ctx.B, ctx.fw.ws, join(ctx.state, 'authB'), 'B',
     () => { throw new Error('QR on a saved login'); }, 30000);
