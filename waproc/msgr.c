@@ -1549,15 +1549,17 @@ job_start(struct msgr *m)
 		job_step(m);
 		return 1;
 	}
+	/* the due rows in order, as long as each completes without a
+	 * round trip (one that waits for an IQ holds the rest back) */
 	n = outbox_next_due(m->store, rows, BATCH_MAX);
 	for (i = 0; i < n; i++) {
-		if (started || fl_find(m, rows[i].id) >= 0) {
+		if (m->job != NULL || fl_find(m, rows[i].id) >= 0) {
 			store_ob_row_free(&rows[i]);
 			continue;
 		}
 		j = xcalloc(1, sizeof(*j));
 		j->row = rows[i];
-		started = 1;
+		started++;
 		m->job = j;
 		if (jid_parse(&j->chat, j->row.chat) != 0) {
 			job_end(m, "bad chat JID", 1);
@@ -2757,9 +2759,9 @@ msgr_service(struct msgr *m)
 		return;
 	m->kick = 0;
 	m->next_due = 0;
-	/* several rows per round: each that needs no round trip is sent
-	 * right away; one that waits for an IQ stops the round */
-	for (rounds = 0; rounds < BATCH_MAX && m->job == NULL; rounds++)
+	/* a few batches per turn, then incoming stanzas get their turn
+	 * (job_end kicked us: the rest follows at once) */
+	for (rounds = 0; rounds < 4 && m->job == NULL; rounds++)
 		if (!job_start(m))
 			break;
 }

@@ -174,23 +174,31 @@ store_wh_next_at(struct store *s, int64_t *at)
 	    "WHERE state = 'pending'", at);
 }
 
-/* Close the events that have nothing pending any more. */
+/* Close the events that have nothing pending any more: event row alone
+ * (found by rowid), or every pending event when row is 0 (retarget).  The
+ * subqueries reach webhook_delivery by its primary key (event_row, url):
+ * "+d.state" keeps the planner off the (state, next_at) index, which would
+ * scan every pending delivery for each event closed. */
+#define SM_WH_CLOSE "UPDATE webhook_queue SET state = CASE WHEN EXISTS " \
+	"(SELECT 1 FROM webhook_delivery d WHERE d.event_row = " \
+	"webhook_queue.id AND +d.state = 'dead') THEN 'dead' ELSE " \
+	"'delivered' END, attempts = (SELECT COALESCE(MAX(attempts), 0) " \
+	"FROM webhook_delivery d WHERE d.event_row = webhook_queue.id) " \
+	"WHERE state = 'pending' AND NOT EXISTS (SELECT 1 FROM " \
+	"webhook_delivery d WHERE d.event_row = webhook_queue.id AND " \
+	"+d.state = 'pending')"
+
 static int
 sm_wh_close(struct store *s, int64_t row)
 {
 	sqlite3_stmt *st;
 
-	if ((st = store_prepare(s, "UPDATE webhook_queue SET state = CASE WHEN "
-	    "EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_row = "
-	    "webhook_queue.id AND d.state = 'dead') THEN 'dead' ELSE "
-	    "'delivered' END, attempts = (SELECT COALESCE(MAX(attempts), 0) "
-	    "FROM webhook_delivery d WHERE d.event_row = webhook_queue.id) "
-	    "WHERE state = 'pending' AND (? = 0 OR id = ?) AND NOT EXISTS "
-	    "(SELECT 1 FROM webhook_delivery d WHERE d.event_row = "
-	    "webhook_queue.id AND d.state = 'pending')")) == NULL)
+	if (row == 0)
+		st = store_prepare(s, SM_WH_CLOSE);
+	else if ((st = store_prepare(s, SM_WH_CLOSE " AND id = ?")) != NULL)
+		sqlite3_bind_int64(st, 1, row);
+	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, row);
-	sqlite3_bind_int64(st, 2, row);
 	return sm_done(s, st) == 0 ? 0 : -1;
 }
 
