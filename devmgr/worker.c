@@ -102,7 +102,7 @@ static size_t		  nbooting;
  * reports a settled state (connected, qr, disconnected, failed, ...) or
  * after BOOT_SETTLE_MAX_MS.
  */
-#define BOOT_SETTLE_MAX_MS	5000
+#define BOOT_SETTLE_MAX_MS	2000
 
 static size_t
 boot_max(void)
