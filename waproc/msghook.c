@@ -253,6 +253,31 @@ wh_xfer_free(struct wh_xfer *x)
 	memset(x, 0, sizeof(*x));
 }
 
+/* Transfers running to url. */
+static size_t
+wh_url_active(const char *url)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < MSGHOOK_ACTIVE_MAX; i++)
+		if (wh_x[i].easy != NULL && strcmp(wh_x[i].url, url) == 0)
+			n++;
+	return n;
+}
+
+/*
+ * The slots are shared fairly between the URLs of the list: a receiver
+ * that accepts and never answers holds at most its share until the
+ * attempts time out, never every slot.
+ */
+static size_t
+wh_url_cap(void)
+{
+	size_t cap = MSGHOOK_ACTIVE_MAX / (wh_nurls > 0 ? wh_nurls : 1);
+
+	return cap > 0 ? cap : 1;
+}
+
 static int
 wh_in_flight(void *arg, int64_t row, const char *url)
 {
@@ -262,7 +287,7 @@ wh_in_flight(void *arg, int64_t row, const char *url)
 		if (wh_x[i].easy != NULL && wh_x[i].row == row &&
 		    strcmp(wh_x[i].url, url) == 0)
 			return 1;
-	return 0;
+	return wh_url_active(url) >= wh_url_cap();
 }
 
 static void
@@ -415,7 +440,9 @@ wh_schedule(void)
 	    (n = store_wh_due(wh_store, now, due, MSGHOOK_ACTIVE_MAX -
 	    wh_nactive, wh_in_flight, NULL)) > 0) {
 		for (i = 0; i < n; i++) {
-			wh_start(&due[i]);
+			/* the batch itself may bring a URL to its share */
+			if (wh_url_active(due[i].url) < wh_url_cap())
+				wh_start(&due[i]);
 			store_wh_due_free(&due[i]);
 		}
 		curl_multi_socket_action(wh_multi, CURL_SOCKET_TIMEOUT, 0,

@@ -419,6 +419,40 @@ test_crash_resume(void)
 	rx_stop(&rx);
 }
 
+/* A receiver that accepts and never answers holds only its share of
+ * the transfer slots: the other URL of the list gets everything. */
+static void
+test_hung_url_shares(void)
+{
+	struct msghook_opts o = { 5000, 3, 5, 20 };
+	char dir[256], list[200], id[32];
+	struct store *s;
+	struct rx hung, ok;
+	struct want w;
+	int i;
+
+	T_OK(rx_start(&hung, 0) == 0 && rx_start(&ok, 200) == 0,
+	    "receivers up (one never answers)");
+	s = open_fresh(dir, sizeof(dir));
+	snprintf(list, sizeof(list), "%s,%s", hung.url, ok.url);
+	T_EQ_INT(msghook_set_target(list, NULL), 0, "two URLs");
+	msghook_init(s, &o);
+	for (i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "ev-share-%d", i);
+		(void)enqueue(s, id, "{}");
+	}
+	w.rx = &ok;
+	w.n = 40;
+	w.s = s;
+	T_OK(pump(got_n, &w, 4000), "all 40 events reach the healthy URL "
+	    "while the other holds its attempts");
+	T_EQ_INT(rx_count(&ok), 40, "healthy URL: 40 requests");
+	msghook_cleanup();
+	store_close(s);
+	rx_stop(&ok);
+	rx_stop(&hung);
+}
+
 static void
 test_timeout(void)
 {
@@ -482,6 +516,7 @@ main(int argc, char **argv)
 	T_RUN(test_url_change_live);
 	T_RUN(test_crash_resume);
 	T_RUN(test_timeout);
+	T_RUN(test_hung_url_shares);
 	rx_rm_rf(tmpdir);
 	return t_done();
 }
