@@ -1883,10 +1883,40 @@ send_retry_receipt(struct msgr *m, const struct binnode *n,
 		    in->retry_count);
 		return;
 	}
-	/* count 1: the sender re-encrypts with the session it has; the
-	 * keys for a fresh session come with later retries via a bundle
-	 * fetch on its side */
-	r = msg_node_retry_receipt(n, count, m->creds->registration_id, NULL);
+	/*
+	 * count 1: the sender re-encrypts with the session it has.  Later
+	 * retries carry our keys (identity, a fresh one-time prekey, the
+	 * signed prekey, our device identity) so the sender can start a new
+	 * session without a bundle fetch; the prekey is stored (and the id
+	 * counter persisted) before it leaves.
+	 */
+	if (count > 1) {
+		struct msg_retry_keys k;
+		struct signal_prekey pk;
+
+		memset(&k, 0, sizeof(k));
+		m->creds->next_prekey_id = signal_prekeys_generate(&pk, 1,
+		    m->creds->next_prekey_id);
+		if (m->out.creds_changed != NULL)
+			m->out.creds_changed(m->out.arg);
+		if (store_prekeys_put(m->store, &pk, 1) == 0) {
+			memcpy(k.identity_pub, m->creds->identity.pub, 32);
+			k.prekey_id = pk.id;
+			memcpy(k.prekey_pub, pk.kp.pub, 32);
+			k.signed_prekey_id = m->creds->spk.id;
+			memcpy(k.signed_prekey_pub, m->creds->spk.kp.pub, 32);
+			memcpy(k.signed_prekey_sig, m->creds->spk.sig, 64);
+			k.device_identity = m->creds->account;
+			k.device_identity_len = m->creds->account_len;
+			r = msg_node_retry_receipt(n, count,
+			    m->creds->registration_id, &k);
+		} else
+			r = msg_node_retry_receipt(n, count,
+			    m->creds->registration_id, NULL);
+		signal_keypair_clear(&pk.kp);
+	} else
+		r = msg_node_retry_receipt(n, count, m->creds->registration_id,
+		    NULL);
 	if (r != NULL) {
 		(void)conn_send_node(m->conn, r);
 		binnode_free(r);

@@ -66,6 +66,7 @@ struct fw_device {
 	uint32_t		 pings_answered; /* server pings answered */
 	uint32_t		 acks;		/* <ack> from the client */
 	uint32_t		 receipts;	/* <receipt> from the client */
+	uint32_t		 retry_keys;	/* retry receipts with <keys> */
 };
 
 struct fw_msg {
@@ -206,6 +207,7 @@ int		 fw_prekeys_low(const char *jid, uint32_t count, char *err,
 		    size_t errlen);
 /* Deliver a <message> with a dummy <enc> to jid's connection. */
 int		 fw_message(const char *jid, const char *from, const char *id,
+		    uint32_t count,
 		    char *err, size_t errlen);
 /* Returns connections affected, or -1. */
 int		 fw_fault(const char *jid, const char *kind, char *err,

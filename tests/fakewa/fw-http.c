@@ -121,6 +121,8 @@ devices_json(void)
 		    json_object_new_int64(dev->acks));
 		json_object_object_add(d, "receipts",
 		    json_object_new_int64(dev->receipts));
+		json_object_object_add(d, "retry_keys",
+		    json_object_new_int64(dev->retry_keys));
 		json_object_object_add(d, "push_name",
 		    json_object_new_string(dev->push_name));
 		json_object_array_add(arr, d);
@@ -169,6 +171,19 @@ jstr(struct json_object *o, const char *k)
 	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
+}
+
+/* A small non-negative integer field, 0 when absent or not one. */
+static int64_t
+jint(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, k, &v) ||
+	    !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 0 || json_object_get_int64(v) > 100)
+		return 0;
+	return json_object_get_int64(v);
 }
 
 static int	media_download(struct lws *, const char *);
@@ -357,7 +372,8 @@ handle_post(struct lws *wsi, const char *path, struct buf *body)
 			(void)fw_message(a, jstr(req, "from") ?
 			    jstr(req, "from") : "15550009999@s.whatsapp.net",
 			    jstr(req, "id") ? jstr(req, "id") :
-			    "3EB0FAKE0000000001", err, sizeof(err));
+			    "3EB0FAKE0000000001", (uint32_t)jint(req, "count"),
+			    err, sizeof(err));
 	} else if (strcmp(path, "/prekeys") == 0) {
 		struct json_object *v;
 		int64_t cnt = -1;

@@ -1076,6 +1076,11 @@ fw_receipt_in(struct fw_conn *c, const struct binnode *rc)
 	if (c->dev == NULL || id == NULL)
 		return;
 	c->dev->receipts++;
+	if ((v = binnode_attr(rc, "type")) != NULL && strcmp(v, "retry") == 0 &&
+	    (a = binnode_child(rc, "keys")) != NULL &&
+	    binnode_child(a, "identity") != NULL &&
+	    binnode_child(a, "skey") != NULL)
+		c->dev->retry_keys++;
 	route_receipt(c, rc, id);
 	if ((list = binnode_child(rc, "list")) != NULL)
 		for (i = 0; i < list->nchildren; i++)

@@ -1013,8 +1013,8 @@ fw_logout(const char *jid, char *err, size_t errlen)
 }
 
 int
-fw_message(const char *jid, const char *from, const char *id, char *err,
-    size_t errlen)
+fw_message(const char *jid, const char *from, const char *id, uint32_t count,
+    char *err, size_t errlen)
 {
 	struct fw_device *d = fw_device_find_jid(jid);
 	struct binnode *n, *enc;
@@ -1038,6 +1038,10 @@ fw_message(const char *jid, const char *from, const char *id, char *err,
 	    "fakewa", NULL);
 	enc = binnode_add_new(n, "enc");
 	binnode_set_attrs(enc, "v", "2", "type", "msg", NULL);
+	if (count > 0) {	/* as a sender's re-send after our retry */
+		snprintf(t, sizeof(t), "%u", count);
+		binnode_set_attr(enc, "count", t);
+	}
 	randombytes_buf(junk, sizeof(junk));
 	binnode_set_bytes(enc, junk, sizeof(junk));
 	send_node(d->conn, n);

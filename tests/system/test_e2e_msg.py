@@ -510,6 +510,21 @@ def main():
              "%s: ... and B reports it no second time" % WEB,
              lambda: hooks(sink_b, lambda b: text_of(b) == "hello bob"))
 
+        # ---- a re-sent message that still does not decrypt (enc
+        # count=1): B's second retry receipt carries its keys (identity,
+        # a fresh one-time prekey, signed prekey) for a new session
+        def b_dev():
+            code, d = fakewa(st, "GET", "/devices")
+            x = [e for e in d.get("devices", []) if e.get("jid") == jb]
+            return x[0] if x else {}
+        k0 = b_dev().get("retry_keys", 0)
+        fakewa(st, "POST", "/message", {"jid": jb, "from": ja,
+                                        "id": "3EB0BADBADBADBAD0002",
+                                        "count": 1})
+        t.ok(st.wait(lambda: b_dev().get("retry_keys", 0) > k0, 10, 0.2),
+             "%s: a second retry receipt carries B's keys" % WEB,
+             lambda: b_dev())
+
         # ---- a changed webhook URL and secret apply without a restart
         sink_c = stack.WebhookSink()
         try:
