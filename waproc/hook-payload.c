@@ -118,11 +118,13 @@ add_extras(struct json_object *o, const char *device_hash,
 
 /* whatsmeow UnwrapRaw: DSM, ephemeral, view-once, doc-with-caption,
  * edited wrappers. */
-static const Wamsg__Message *
-unwrap(const Wamsg__Message *m, int *view_once)
+const Wamsg__Message *
+hook_unwrap(const Wamsg__Message *m, int *view_once)
 {
-	int depth;
+	int depth, vo;
 
+	if (view_once == NULL)
+		view_once = &vo;
 	for (depth = 0; m != NULL && depth < 8; depth++) {
 		if (m->devicesentmessage != NULL &&
 		    m->devicesentmessage->message != NULL)
@@ -318,7 +320,7 @@ hook_message_payload(const struct hook_msg_env *env, const uint8_t *msg,
 		return HOOK_SKIP;
 	if ((raw = wamsg__message__unpack(NULL, len, msg)) == NULL)
 		return HOOK_EINVAL;
-	m = unwrap(raw, &view_once);
+	m = hook_unwrap(raw, &view_once);
 	if (m == NULL)
 		goto out;
 	pm = m->protocolmessage;

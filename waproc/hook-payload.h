@@ -98,6 +98,13 @@ void	hook_event_id(char out[HOOK_EVENT_ID_LEN + 1], const char *device_hash,
 int	hook_signature(const char *secret, const void *body, size_t len,
 	    char *out, size_t outsz);
 
+/* The message inside the wrappers (sent-by-me, ephemeral, view-once,
+ * document-with-caption, edited); *view_once set when one was view-once
+ * (view_once may be NULL). */
+struct Wamsg__Message;
+const struct Wamsg__Message *hook_unwrap(const struct Wamsg__Message *,
+	    int *view_once);
+
 /* RFC 3339 in UTC ("2025-01-02T03:04:05Z"), as Go's time.RFC3339. */
 void	hook_rfc3339(int64_t unix_secs, char *out, size_t outsz);
 

@@ -410,28 +410,12 @@ summarize(const uint8_t *msg, size_t len, char *type, size_t typesz,
 	const Wamsg__Message *x = raw;
 	struct msg_send_out a;
 	const char *t = NULL;
-	int depth;
 
 	*body = NULL;
 	snprintf(type, typesz, "unknown");
 	if (raw == NULL)
 		return;
-	for (depth = 0; x != NULL && depth < 4; depth++) {
-		if (x->devicesentmessage && x->devicesentmessage->message)
-			x = x->devicesentmessage->message;
-		else if (x->ephemeralmessage && x->ephemeralmessage->message)
-			x = x->ephemeralmessage->message;
-		else if (x->viewoncemessage && x->viewoncemessage->message)
-			x = x->viewoncemessage->message;
-		else if (x->viewoncemessagev2 &&
-		    x->viewoncemessagev2->message)
-			x = x->viewoncemessagev2->message;
-		else if (x->documentwithcaptionmessage &&
-		    x->documentwithcaptionmessage->message)
-			x = x->documentwithcaptionmessage->message;
-		else
-			break;
-	}
+	x = hook_unwrap(x, NULL);
 	msg_send_classify_msg(x, &a);
 	snprintf(type, typesz, "%s", a.mediatype[0] ? a.mediatype : a.type);
 	if (x->conversation)
@@ -2550,7 +2534,6 @@ call_download(struct msgr *m, uint32_t reqid, const char *id)
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	const char *dp = NULL;
-	int depth;
 
 	if (m->media == NULL) {
 		reply(m, reqid, 503, "MEDIA_UNAVAILABLE", "media transfers are "
@@ -2569,21 +2552,7 @@ call_download(struct msgr *m, uint32_t reqid, const char *id)
 	d->m = m;
 	d->reqid = reqid;
 	snprintf(d->id, sizeof(d->id), "%.*s", (int)sizeof(d->id) - 1, id);
-	for (x = raw, depth = 0; x != NULL && depth < 4; depth++) {
-		if (x->devicesentmessage && x->devicesentmessage->message)
-			x = x->devicesentmessage->message;
-		else if (x->ephemeralmessage && x->ephemeralmessage->message)
-			x = x->ephemeralmessage->message;
-		else if (x->viewoncemessage && x->viewoncemessage->message)
-			x = x->viewoncemessage->message;
-		else if (x->viewoncemessagev2 && x->viewoncemessagev2->message)
-			x = x->viewoncemessagev2->message;
-		else if (x->documentwithcaptionmessage &&
-		    x->documentwithcaptionmessage->message)
-			x = x->documentwithcaptionmessage->message;
-		else
-			break;
-	}
+	x = raw != NULL ? hook_unwrap(raw, NULL) : NULL;
 	if (x != NULL && x->imagemessage != NULL) {
 		snprintf(d->kind, sizeof(d->kind), "image");
 		MEDIA_FIELDS(x->imagemessage);
