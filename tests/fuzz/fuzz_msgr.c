@@ -699,6 +699,21 @@ wstr(struct wr *w, const char *s)
 	wblob(w, s, strlen(s));
 }
 
+/* A device-call record: method, route, %s argument and Idempotency-Key
+ * picks, then body and query. */
+static void
+w_call(struct wr *w, uint8_t method, uint8_t route, uint8_t arg,
+    uint8_t idem, const char *body, const char *query)
+{
+	w8(w, OP_CALL);
+	w8(w, method);
+	w8(w, route);
+	w8(w, arg);
+	w8(w, idem);
+	wstr(w, body);
+	wstr(w, query);
+}
+
 /* A 1:1 message record with encs given as (type idx, ct, len). */
 static void
 w_message(struct wr *w, uint8_t flags, uint8_t from, uint8_t id,
@@ -923,70 +938,37 @@ make_seeds(const char *sdir)
 
 	/* device calls */
 	w.n = 0;
-	w8(&w, OP_CALL);
-	w8(&w, 1);		/* POST */
-	w8(&w, 0);		/* /send/message */
-	w8(&w, 0);
-	w8(&w, 1);		/* idem k1 */
-	wstr(&w, "{\"phone\":\"15551234567\",\"message\":\"hello\"}");
-	wstr(&w, "");
+	/* POST, /send/message, idem k1 */
+	w_call(&w, 1, 0, 0, 1,
+	    "{\"phone\":\"15551234567\",\"message\":\"hello\"}", "");
 	seed_write(sdir, "call-send-message", &w);
 
 	w.n = 0;
 	w_message(&w, 0x18, 0, 0, 0, ct, ctlen);
-	w8(&w, OP_CALL);
-	w8(&w, 0);		/* GET */
-	w8(&w, 13);		/* /chats */
-	w8(&w, 0);
-	w8(&w, 0);
-	wstr(&w, "");
-	wstr(&w, "{\"limit\":[\"10\"],\"search\":[\"he\"]}");
-	w8(&w, OP_CALL);
-	w8(&w, 0);
-	w8(&w, 14);		/* /chat/%s/messages */
-	w8(&w, 0);
-	w8(&w, 0);
-	wstr(&w, "");
-	wstr(&w, "{\"limit\":[\"5\"],\"offset\":[\"0\"]}");
-	w8(&w, OP_CALL);
-	w8(&w, 0);
-	w8(&w, 17);		/* /message/%s */
-	w8(&w, 5);		/* the received id */
-	w8(&w, 0);
-	wstr(&w, "");
-	wstr(&w, "");
-	w8(&w, OP_CALL);
-	w8(&w, 1);
-	w8(&w, 18);		/* /message/%s/read */
-	w8(&w, 5);
-	w8(&w, 0);
-	wstr(&w, "{}");
-	wstr(&w, "");
+	/* GET, /chats */
+	w_call(&w, 0, 13, 0, 0, "",
+	    "{\"limit\":[\"10\"],\"search\":[\"he\"]}");
+	/* /chat/%s/messages */
+	w_call(&w, 0, 14, 0, 0, "",
+	    "{\"limit\":[\"5\"],\"offset\":[\"0\"]}");
+	/* /message/%s, the received id */
+	w_call(&w, 0, 17, 5, 0, "", "");
+	/* /message/%s/read */
+	w_call(&w, 1, 18, 5, 0, "{}", "");
 	seed_write(sdir, "pkmsg-then-calls", &w);
 
 	w.n = 0;
-	w8(&w, OP_CALL);
-	w8(&w, 0);
-	w8(&w, 19);		/* /message/%s/download */
-	w8(&w, 4);		/* SENT_ID */
-	w8(&w, 0);
-	wstr(&w, "");
-	wstr(&w, "");
-	w8(&w, OP_CALL);
-	w8(&w, 1);
-	w8(&w, 20);		/* /message/%s/reaction */
-	w8(&w, 4);
-	w8(&w, 2);
-	wstr(&w, "{\"phone\":\"15551234567\",\"emoji\":\"\xf0\x9f\x91\x8d\"}");
-	wstr(&w, "");
-	w8(&w, OP_CALL);
-	w8(&w, 1);
-	w8(&w, 8);		/* /send/location */
-	w8(&w, 0);
-	w8(&w, 0);
-	wstr(&w, "{\"phone\":\"120363012345678901@g.us\",\"latitude\":\"1.5\","
-	    "\"longitude\":\"2\"}");
-	wstr(&w, "");
+	/* /message/%s/download, SENT_ID */
+	w_call(&w, 0, 19, 4, 0, "", "");
+	/* /message/%s/reaction */
+	w_call(&w, 1, 20, 4, 2,
+	    "{\"phone\":\"15551234567\",\"emoji\":\"\xf0\x9f\x91\x8d\"}",
+	    "");
+	/* /send/location */
+	w_call(&w, 1, 8, 0, 0,
+	    "{\"phone\":\"120363012345678901@g.us\",\"latitude\":\"1.5\","
+	    "\"longitude\":\"2\"}",
+	    "");
 	seed_write(sdir, "calls", &w);
 
 	/* PLAIN: the harness encrypts these Message bytes */
@@ -1049,13 +1031,7 @@ make_seeds(const char *sdir)
 		w8(&w, 0);
 		w8(&w, 0);
 		wblob(&w, pb, pblen);
-		w8(&w, OP_CALL);
-		w8(&w, 0);
-		w8(&w, 19);		/* /message/%s/download */
-		w8(&w, 5);
-		w8(&w, 0);
-		wstr(&w, "");
-		wstr(&w, "");
+		w_call(&w, 0, 19, 5, 0, "", "");	/* /message/%s/download */
 		seed_write(sdir, "plain-image-download", &w);
 
 		w.n = 0;

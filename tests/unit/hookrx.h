@@ -3,7 +3,8 @@
  * listening socket on 127.0.0.1 (random port) that records each request's
  * headers and body and answers with a configurable status (0: hold the
  * connection without answering, as a hung receiver would).  Header-only,
- * for test_webhook.c and test_outbox.c.
+ * for test_webhook.c and test_outbox.c, with the two queries they use to
+ * look into a store.
  */
 #ifndef TESTS_HOOKRX_H
 #define TESTS_HOOKRX_H
@@ -19,6 +20,10 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
 
 #define RX_REQ_MAX	64
 #define RX_HELD_MAX	16
@@ -221,6 +226,42 @@ static void
 rx_rm_rf(const char *dir)
 {
 	nftw(dir, rx_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* One value of the first row of sql on the store (tests' look into it). */
+static long long
+q_int(struct store *s, const char *sql, const char *arg)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+		return -2;
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static const char *
+q_str(struct store *s, const char *sql, const char *arg)
+{
+	static char out[4096];
+	sqlite3_stmt *st;
+	const unsigned char *t;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+		return "(sql)";
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (t = sqlite3_column_text(st, 0)) != NULL)
+		snprintf(out, sizeof(out), "%s", (const char *)t);
+	sqlite3_finalize(st);
+	return out;
 }
 
 #endif

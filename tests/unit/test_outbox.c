@@ -37,41 +37,6 @@ open_fresh(void)
 }
 
 static long long
-q_int(struct store *s, const char *sql, const char *arg)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (arg != NULL)
-		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static const char *
-q_str(struct store *s, const char *sql, const char *arg)
-{
-	static char out[4096];
-	sqlite3_stmt *st;
-	const unsigned char *t;
-
-	out[0] = '\0';
-	if (sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
-		return "(sql)";
-	if (arg != NULL)
-		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    (t = sqlite3_column_text(st, 0)) != NULL)
-		snprintf(out, sizeof(out), "%s", (const char *)t);
-	sqlite3_finalize(st);
-	return out;
-}
-
-static long long
 hooks(struct store *s)
 {
 	return q_int(s, "SELECT COUNT(*) FROM webhook_queue", NULL);
