@@ -296,6 +296,12 @@ msg_send_kind_from_route(const char *route)
 	return -1;
 }
 
+int
+msg_send_kind_is_media(enum msg_send_kind k)
+{
+	return (int)k >= 0 && k < MSG_SEND_NKINDS && kinds[k].media;
+}
+
 const char *
 msg_send_kind_name(enum msg_send_kind k)
 {

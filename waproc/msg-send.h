@@ -160,6 +160,8 @@ struct msg_send_out {
  * "reaction", "update", ...); -1 if none. */
 int	 msg_send_kind_from_route(const char *route);
 const char *msg_send_kind_name(enum msg_send_kind);
+/* Does the kind carry a media upload (image, file, video, audio, sticker)? */
+int	 msg_send_kind_is_media(enum msg_send_kind);
 
 /*
  * GOWA's SanitizePhone + ParseJID: no '@' -> "@s.whatsapp.net" when at most

@@ -10,6 +10,7 @@
  * again by itself (and after a crash, by the outbox's own rules).
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,24 +383,6 @@ msgr_disconnected(struct msgr *m)
 
 /* ================================================================ send */
 
-static enum msg_send_kind
-kind_of(const char *name)
-{
-	int k;
-
-	for (k = 0; k < MSG_SEND_NKINDS; k++)
-		if (strcmp(msg_send_kind_name((enum msg_send_kind)k), name) == 0)
-			return (enum msg_send_kind)k;
-	return MSG_SEND_NKINDS;
-}
-
-static int
-kind_is_media(enum msg_send_kind k)
-{
-	return k == MSG_SEND_IMAGE || k == MSG_SEND_FILE ||
-	    k == MSG_SEND_VIDEO || k == MSG_SEND_AUDIO ||
-	    k == MSG_SEND_STICKER;
-}
 
 /* A short text and a type for the messages row of a Message. */
 static void
@@ -777,7 +760,7 @@ job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 	struct msg_send_req req;
 	struct msg_send_error err;
 	json_object *body;
-	enum msg_send_kind kind;
+	int kind;
 	uint8_t *raw = NULL;
 	size_t rawlen = 0;
 
@@ -797,8 +780,8 @@ job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 		snprintf(error, errsz, "message to re-send is gone");
 		return -1;
 	}
-	kind = kind_of(j->row.kind);
-	if (kind == MSG_SEND_NKINDS) {
+	kind = msg_send_kind_from_route(j->row.kind);
+	if (kind < 0) {
 		snprintf(error, errsz, "unknown kind %s", j->row.kind);
 		return -1;
 	}
@@ -806,7 +789,7 @@ job_prepare(struct msgr *m, struct job *j, char *error, size_t errsz)
 		snprintf(error, errsz, "stored request unreadable");
 		return -1;
 	}
-	if (kind_is_media(kind)) {
+	if (msg_send_kind_is_media(kind)) {
 		int rc;
 
 		struct msg_send_file file;
@@ -954,7 +937,7 @@ bundles_done(void *arg, const struct binnode *reply, int err)
 	uint8_t *old, *st;
 	size_t n = 0, i, oldlen, stlen;
 	char addr[STORE_ADDR_MAX];
-	int rc, stored = 0;
+	int rc;
 
 	if (m->job == NULL || m->job->wait != W_BUNDLES)
 		return;
@@ -985,10 +968,9 @@ bundles_done(void *arg, const struct binnode *reply, int err)
 			    signal_strerror(rc));
 			continue;
 		}
-		if (store_session_put(m->store, addr, st, stlen) == 0 &&
-		    store_identity_put(m->store, addr,
-		    u[i].bundle.identity_pub) >= 0)
-			stored++;
+		if (store_session_put(m->store, addr, st, stlen) == 0)
+			(void)store_identity_put(m->store, addr,
+			    u[i].bundle.identity_pub);
 		signal_free_secret(st, stlen);
 	}
 	free(u);
@@ -996,7 +978,6 @@ bundles_done(void *arg, const struct binnode *reply, int err)
 		job_end(m, "store error", 0);
 		return;
 	}
-	(void)stored;
 	job_step(m);
 }
 
@@ -1582,7 +1563,7 @@ send_call(struct msgr *m, uint32_t reqid, enum msg_send_kind kind,
 		    err.code, err.message, NULL);
 		return 1;
 	}
-	if (kind_is_media(kind) && m->media == NULL) {
+	if (msg_send_kind_is_media(kind) && m->media == NULL) {
 		msg_send_req_free(&req);
 		reply(m, reqid, 503, "MEDIA_UNAVAILABLE", "media transfers are "
 		    "not available in this process", NULL);
@@ -2164,28 +2145,6 @@ msgr_node(struct msgr *m, const struct binnode *n)
 
 /* ============================================================ routes */
 
-static int
-query_int(const char *query, size_t qlen, const char *name, int def)
-{
-	json_object *o, *v;
-	char *t;
-	int r = def;
-
-	if (query == NULL || qlen == 0)
-		return def;
-	t = xstrndup(query, qlen);
-	o = json_tokener_parse(t);
-	free(t);
-	if (o != NULL && json_object_object_get_ex(o, name, &v)) {
-		if (json_object_is_type(v, json_type_array))
-			v = json_object_array_get_idx(v, 0);
-		if (v != NULL)
-			r = json_object_get_int(v);
-	}
-	json_object_put(o);
-	return r;
-}
-
 static void
 query_str(const char *query, size_t qlen, const char *name, char *out,
     size_t outsz)
@@ -2208,13 +2167,49 @@ query_str(const char *query, size_t qlen, const char *name, char *out,
 	json_object_put(o);
 }
 
+static int
+query_int(const char *query, size_t qlen, const char *name, int def)
+{
+	char v[32];
+	long n;
+
+	query_str(query, qlen, name, v, sizeof(v));
+	if (v[0] == '\0')
+		return def;
+	n = strtol(v, NULL, 10);	/* not a number: 0, refused */
+	return n < INT_MIN ? INT_MIN : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* A list answer: results {"data": a (taken), "pagination": {limit,
+ * offset[, total]}} (total < 0: not given). */
+static void
+list_reply(struct msgr *m, uint32_t reqid, const char *message,
+    json_object *a, int limit, int offset, int64_t total)
+{
+	json_object *res, *pg;
+
+	if (a == NULL) {
+		reply(m, reqid, 500, "INTERNAL_ERROR", "store error", NULL);
+		return;
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "data", a);
+	pg = json_object_new_object();
+	json_object_object_add(pg, "limit", json_object_new_int(limit));
+	json_object_object_add(pg, "offset", json_object_new_int(offset));
+	if (total >= 0)
+		json_object_object_add(pg, "total",
+		    json_object_new_int64(total));
+	json_object_object_add(res, "pagination", pg);
+	reply(m, reqid, 200, "SUCCESS", message, res);
+}
+
 static void
 call_chats(struct msgr *m, uint32_t reqid, const char *query, size_t qlen)
 {
 	int limit = query_int(query, qlen, "limit", 25);
 	int offset = query_int(query, qlen, "offset", 0);
-	char search[128], *a;
-	json_object *res, *pg;
+	char search[128];
 
 	if (limit < 1 || limit > LIST_LIMIT_MAX || offset < 0) {
 		reply(m, reqid, 400, "VALIDATION_ERROR", "limit: must be 1 to "
@@ -2222,18 +2217,8 @@ call_chats(struct msgr *m, uint32_t reqid, const char *query, size_t qlen)
 		return;
 	}
 	query_str(query, qlen, "search", search, sizeof(search));
-	if ((a = store_chats_json(m->store, limit, offset, search)) == NULL) {
-		reply(m, reqid, 500, "INTERNAL_ERROR", "store error", NULL);
-		return;
-	}
-	res = json_object_new_object();
-	json_object_object_add(res, "data", json_tokener_parse(a));
-	pg = json_object_new_object();
-	json_object_object_add(pg, "limit", json_object_new_int(limit));
-	json_object_object_add(pg, "offset", json_object_new_int(offset));
-	json_object_object_add(res, "pagination", pg);
-	free(a);
-	reply(m, reqid, 200, "SUCCESS", "Success get chat list", res);
+	list_reply(m, reqid, "Success get chat list", store_chats_json(
+	    m->store, limit, offset, search), limit, offset, -1);
 }
 
 static void
@@ -2242,10 +2227,10 @@ call_chat_messages(struct msgr *m, uint32_t reqid, const char *jidstr,
 {
 	int limit = query_int(query, qlen, "limit", 50);
 	int offset = query_int(query, qlen, "offset", 0);
-	char search[128], chat[JID_STR_MAX], *a;
+	char search[128], chat[JID_STR_MAX];
+	json_object *a;
 	struct msg_send_error err;
 	struct jid j;
-	json_object *res, *pg;
 	int64_t total;
 
 	if (limit < 1 || limit > LIST_LIMIT_MAX || offset < 0) {
@@ -2259,20 +2244,10 @@ call_chat_messages(struct msgr *m, uint32_t reqid, const char *jidstr,
 		return;
 	}
 	query_str(query, qlen, "search", search, sizeof(search));
-	if ((a = store_chat_messages_json(m->store, chat, limit, offset,
-	    search, &total)) == NULL) {
-		reply(m, reqid, 500, "INTERNAL_ERROR", "store error", NULL);
-		return;
-	}
-	res = json_object_new_object();
-	json_object_object_add(res, "data", json_tokener_parse(a));
-	pg = json_object_new_object();
-	json_object_object_add(pg, "limit", json_object_new_int(limit));
-	json_object_object_add(pg, "offset", json_object_new_int(offset));
-	json_object_object_add(pg, "total", json_object_new_int64(total));
-	json_object_object_add(res, "pagination", pg);
-	free(a);
-	reply(m, reqid, 200, "SUCCESS", "Success get chat messages", res);
+	a = store_chat_messages_json(m->store, chat, limit, offset, search,
+	    &total);
+	list_reply(m, reqid, "Success get chat messages", a, limit, offset,
+	    total);
 }
 
 static void

@@ -6,25 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "ipc.h"
 #include "log.h"
 #include "signal-keys.h"
 #include "store.h"
 #include "store-sig.h"
 #include "xmalloc.h"
-
-static int64_t
-ss_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 ss_done(struct store *s, sqlite3_stmt *st)
@@ -93,7 +84,7 @@ store_session_put(struct store *s, const char *addr, const uint8_t *p,
 		return -1;
 	store_bind_text(st, 1, addr);
 	sqlite3_bind_blob(st, 2, p, (int)len, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, ss_now_ms());
+	sqlite3_bind_int64(st, 3, (int64_t)ipc_now_ms());
 	return ss_done(s, st);
 }
 
@@ -145,7 +136,7 @@ store_identity_put(struct store *s, const char *addr, const uint8_t key[32])
 		return -1;
 	store_bind_text(st, 1, addr);
 	sqlite3_bind_blob(st, 2, key, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, ss_now_ms());
+	sqlite3_bind_int64(st, 3, (int64_t)ipc_now_ms());
 	if (ss_done(s, st) != 0)
 		return -1;
 	return rc == 0 ? 2 : 0;
@@ -211,7 +202,7 @@ store_sender_key_put(struct store *s, const char *group, const char *sender,
 	store_bind_text(st, 1, group);
 	store_bind_text(st, 2, sender);
 	sqlite3_bind_blob(st, 3, p, (int)len, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, ss_now_ms());
+	sqlite3_bind_int64(st, 4, (int64_t)ipc_now_ms());
 	return ss_done(s, st);
 }
 
@@ -268,7 +259,7 @@ store_lid_put(struct store *s, const char *lid, const char *pn)
 		return -1;
 	store_bind_text(st, 1, lid);
 	store_bind_text(st, 2, pn);
-	sqlite3_bind_int64(st, 3, ss_now_ms());
+	sqlite3_bind_int64(st, 3, (int64_t)ipc_now_ms());
 	return ss_done(s, st);
 }
 
@@ -377,7 +368,7 @@ store_chat_touch(struct store *s, const char *chat, int64_t ts_s,
 	store_bind_text(st, 2, name != NULL && *name ? name : NULL);
 	sqlite3_bind_int64(st, 3, ts_s);
 	sqlite3_bind_int(st, 4, incoming ? 1 : 0);
-	sqlite3_bind_int64(st, 5, ss_now_ms());
+	sqlite3_bind_int64(st, 5, (int64_t)ipc_now_ms());
 	return ss_done(s, st);
 }
 
@@ -390,17 +381,7 @@ ss_add_text(json_object *o, const char *k, sqlite3_stmt *st, int i)
 	    json_object_new_string((const char *)t) : NULL);
 }
 
-static char *
-ss_take(json_object *o)
-{
-	char *r = xstrdup(json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-
-	json_object_put(o);
-	return r;
-}
-
-char *
+json_object *
 store_chats_json(struct store *s, int limit, int offset, const char *search)
 {
 	sqlite3_stmt *st;
@@ -440,10 +421,10 @@ store_chats_json(struct store *s, int limit, int offset, const char *search)
 		json_object_put(a);
 		return NULL;
 	}
-	return ss_take(a);
+	return a;
 }
 
-char *
+json_object *
 store_chat_messages_json(struct store *s, const char *chat, int limit,
     int offset, const char *search, int64_t *total)
 {
@@ -494,5 +475,5 @@ store_chat_messages_json(struct store *s, const char *chat, int limit,
 		json_object_put(a);
 		return NULL;
 	}
-	return ss_take(a);
+	return a;
 }

@@ -74,12 +74,12 @@ int	store_msg_find(struct store *, const char *chat, const char *id,
 	    struct store_msg_ref *, char **body, uint8_t **raw,
 	    size_t *rawlen);
 
-/* GET /api/chats: newest activity first.  JSON array (xmalloc'd string)
- * or NULL on error. */
-char	*store_chats_json(struct store *, int limit, int offset,
+/* GET /api/chats: newest activity first.  A JSON array (the caller's to
+ * put) or NULL on error. */
+struct json_object *store_chats_json(struct store *, int limit, int offset,
 	    const char *search);
 /* GET /api/chat/:jid/messages: newest first. */
-char	*store_chat_messages_json(struct store *, const char *chat,
+struct json_object *store_chat_messages_json(struct store *, const char *chat,
 	    int limit, int offset, const char *search, int64_t *total);
 /* Keep the chats row current for a message (insert or bump). */
 int	store_chat_touch(struct store *, const char *chat, int64_t ts_s,

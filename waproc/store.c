@@ -44,9 +44,13 @@ struct stmt_slot {
 	sqlite3_stmt	*st;
 };
 
+#define STMT_LOOSE	8	/* statements in use twice at once */
+
 struct store {
 	sqlite3			*db;
 	struct stmt_slot	 cache[STMT_CACHE];
+	sqlite3_stmt		*loose[STMT_LOOSE];	/* not cached */
+	size_t			 nloose;
 };
 
 size_t
@@ -102,6 +106,12 @@ store_prepare(struct store *s, const char *sql)
 	if (slot != NULL) {
 		slot->sql = sql;
 		slot->st = st;
+	} else if (s->nloose < STMT_LOOSE)
+		s->loose[s->nloose++] = st;
+	else {
+		log_warnx("store: too many statements in use at once");
+		sqlite3_finalize(st);
+		return NULL;
 	}
 	return st;
 }
@@ -113,13 +123,15 @@ store_finish(struct store *s, struct sqlite3_stmt *st)
 
 	if (st == NULL)
 		return;
-	for (i = 0; i < STMT_CACHE; i++)
-		if (s->cache[i].st == st) {
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
+	/* the few not in the cache are listed: everything else is */
+	for (i = 0; i < s->nloose; i++)
+		if (s->loose[i] == st) {
+			s->loose[i] = s->loose[--s->nloose];
+			sqlite3_finalize(st);
 			return;
 		}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 /* One statement of its own, stepped once (BEGIN, COMMIT ...). */
