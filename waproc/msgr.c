@@ -41,6 +41,7 @@
 #include "store.h"
 #include "store-msg.h"
 #include "store-sig.h"
+#include "syncd.h"
 #include "usync.h"
 #include "xmalloc.h"
 
@@ -107,6 +108,7 @@ struct msgr {
 	struct creds		*creds;
 	struct conn		*conn;
 	struct media		*media;
+	struct syncd		*syncd;		/* app state */
 	char			 hash[17];
 	struct msgr_out		 out;
 	struct job		*job;
@@ -296,6 +298,15 @@ fl_add(struct msgr *m, const char *id)
 
 /* ------------------------------------------------------------- core */
 
+/* syncd's answers: results is JSON text (or NULL). */
+static void
+syncd_reply(void *arg, uint32_t reqid, int status, const char *code,
+    const char *message, const char *results)
+{
+	reply(arg, reqid, status, code, message, results != NULL ?
+	    json_tokener_parse(results) : NULL);
+}
+
 struct msgr *
 msgr_new(struct store *s, struct creds *c, const char *hash,
     const struct msgr_out *out)
@@ -307,6 +318,15 @@ msgr_new(struct store *s, struct creds *c, const char *hash,
 	m->out = *out;
 	snprintf(m->hash, sizeof(m->hash), "%s", hash != NULL ? hash : "");
 	m->kick = 1;
+	{
+		struct syncd_out so;
+
+		memset(&so, 0, sizeof(so));
+		so.arg = m;
+		so.reply = syncd_reply;
+		so.event = out->event;
+		m->syncd = syncd_new(s, &so);
+	}
 	return m;
 }
 
@@ -331,6 +351,7 @@ msgr_free(struct msgr *m)
 	if (m == NULL)
 		return;
 	job_free(m->job);
+	syncd_free(m->syncd);
 	for (i = 0; i < m->ndc; i++)
 		free(m->dc[i].devs);
 	free(m);
@@ -340,12 +361,14 @@ void
 msgr_set_conn(struct msgr *m, struct conn *c)
 {
 	m->conn = c;
+	syncd_set_conn(m->syncd, c);
 }
 
 void
 msgr_set_media(struct msgr *m, struct media *md)
 {
 	m->media = md;
+	syncd_set_media(m->syncd, md);
 }
 
 void
@@ -366,6 +389,7 @@ msgr_logged_in(struct msgr *m)
 		user[0] = '\0';
 	outbox_set_identity(m->hash, m->creds->jid, user[0] ? user : NULL);
 	m->kick = 1;
+	syncd_logged_in(m->syncd);
 }
 
 void
@@ -379,6 +403,7 @@ msgr_disconnected(struct msgr *m)
 		m->job = NULL;
 	}
 	m->kick = 1;
+	syncd_disconnected(m->syncd);
 }
 
 /* ================================================================ send */
@@ -1607,6 +1632,7 @@ struct rx {
 	int		 decrypted;
 	int		 err;		/* first SIGNAL_ERR_* */
 	int		 dup;
+	int		 keys;		/* an app state key share */
 };
 
 /* Decrypt one pairwise enc; plaintext unpadded in *plain.  Writes the
@@ -1764,6 +1790,16 @@ rx_store(struct msgr *m, struct rx *r, char **ev_json, const char **ev_type)
 	int rc;
 
 	*ev_json = NULL;
+	/* the phone shares app state keys only with its own devices */
+	if (r->in.is_from_me && !r->in.is_group) {
+		if ((rc = syncd_take_keys(m->store, r->content,
+		    r->contentlen)) < 0)
+			return -1;
+		if (rc > 0) {
+			r->keys = 1;
+			return 0;
+		}
+	}
 	bare_str(&r->in.chat, chat, sizeof(chat));
 	jid_format(&r->in.sender, sender, sizeof(sender));
 	memset(&env, 0, sizeof(env));
@@ -1966,6 +2002,8 @@ rx_message(struct msgr *m, const struct binnode *n)
 		free(ev);
 		return;
 	}
+	if (r.keys)
+		syncd_keys_arrived(m->syncd);
 	if (r.dup || (any_dup && !ok))
 		m->st.dup++;
 	else
@@ -2138,6 +2176,10 @@ msgr_node(struct msgr *m, const struct binnode *n)
 	if (binnode_tag_is(n, "notification") && binnode_attr(n, "type") !=
 	    NULL && strcmp(binnode_attr(n, "type"), "devices") == 0) {
 		rx_devices(m, n);
+		return 0;	/* conn acks notifications */
+	}
+	if (binnode_tag_is(n, "notification")) {
+		(void)syncd_node(m->syncd, n);
 		return 0;	/* conn acks notifications */
 	}
 	return 0;
@@ -2576,6 +2618,145 @@ call_download(struct msgr *m, uint32_t reqid, const char *id)
 }
 
 /* "/message/<id>/<verb>" -> id, verb. */
+/* ============================================================ app state */
+
+/*
+ * POST /message/:id/{star,unstar,delete} (GOWA: body "phone" = the chat):
+ * an app state patch (syncd.h) answered once WhatsApp took it.  The
+ * message is looked up in the store for from_me and its sender; one not
+ * stored needs "phone" and takes "is_from_me" from the body.
+ */
+static void
+call_msg_appstate(struct msgr *m, uint32_t reqid, const char *id,
+    const char *verb, json_object *body)
+{
+	struct appstate_mutation mu;
+	struct store_msg_ref ref;
+	struct msg_send_error err;
+	struct jid cj, sj;
+	json_object *v, *o;
+	char chat[JID_STR_MAX], participant[JID_STR_MAX];
+	const char *phone = NULL, *coll, *okmsg;
+	int found, from_me = 0, rc;
+
+	if (json_object_object_get_ex(body, "phone", &v) &&
+	    json_object_is_type(v, json_type_string))
+		phone = json_object_get_string(v);
+	chat[0] = '\0';
+	if (phone != NULL && *phone != '\0' && msg_send_normalize_phone(phone,
+	    &cj, chat, sizeof(chat), &err) != 0) {
+		reply(m, reqid, 400, err.code, err.message, NULL);
+		return;
+	}
+	found = store_msg_find(m->store, chat[0] ? chat : NULL, id, &ref, NULL,
+	    NULL, NULL) == 0;
+	if (!found && chat[0] == '\0') {
+		reply(m, reqid, 404, "NOT_FOUND", "no such message; give the "
+		    "chat in \"phone\" for one this device has not stored",
+		    NULL);
+		return;
+	}
+	participant[0] = '\0';
+	if (found) {
+		snprintf(chat, sizeof(chat), "%s", ref.chat);
+		from_me = ref.from_me;
+		if (jid_parse(&cj, chat) != 0) {
+			reply(m, reqid, 500, "INTERNAL_ERROR", "stored JID "
+			    "unusable", NULL);
+			return;
+		}
+		/* whatsmeow BuildStar: the sender when not the chat's user */
+		if (jid_is_group(&cj)) {
+			if (from_me && jid_parse(&sj, m->creds->jid) == 0)
+				bare_str(&sj, participant, sizeof(participant));
+			else if (jid_parse(&sj, ref.sender) == 0)
+				bare_str(&sj, participant, sizeof(participant));
+		}
+	} else {
+		if (json_object_object_get_ex(body, "is_from_me", &v))
+			from_me = json_object_get_boolean(v);
+		if (jid_is_group(&cj) && from_me && jid_parse(&sj,
+		    m->creds->jid) == 0)
+			bare_str(&sj, participant, sizeof(participant));
+		ref.ts = now_unix();
+	}
+	memset(&mu, 0, sizeof(mu));
+	if (strcmp(verb, "delete") == 0) {
+		rc = appstate_delete_for_me(chat, id, from_me, participant, 1,
+		    ref.ts, 0, &mu);
+		coll = APPSTATE_REGULAR_HIGH;
+		okmsg = "Message deleted for me";
+	} else {
+		rc = appstate_star(chat, id, from_me, participant,
+		    strcmp(verb, "star") == 0, 0, &mu);
+		coll = APPSTATE_REGULAR_HIGH;
+		okmsg = strcmp(verb, "star") == 0 ? "Message starred" :
+		    "Message unstarred";
+	}
+	if (rc != 0) {
+		reply(m, reqid, 400, "VALIDATION_ERROR", "message_id or phone "
+		    "unusable for an app state change", NULL);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "message_id", json_object_new_string(id));
+	json_object_object_add(o, "chat_jid", json_object_new_string(chat));
+	if (strcmp(verb, "delete") != 0)
+		json_object_object_add(o, "starred",
+		    json_object_new_boolean(strcmp(verb, "star") == 0));
+	syncd_send(m->syncd, reqid, coll, &mu, okmsg,
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* POST /chat/:chat_jid/pin {"pinned": bool} (GOWA's answer shape). */
+static void
+call_pin(struct msgr *m, uint32_t reqid, const char *jidstr,
+    const char *body, size_t blen)
+{
+	struct appstate_mutation mu;
+	struct msg_send_error err;
+	struct jid j;
+	json_object *b = NULL, *v, *o;
+	char chat[JID_STR_MAX], *t;
+	int pinned;
+
+	if (msg_send_normalize_phone(jidstr, &j, chat, sizeof(chat), &err) !=
+	    0) {
+		reply(m, reqid, 400, err.code, err.message, NULL);
+		return;
+	}
+	if (body != NULL && blen > 0) {
+		t = xstrndup(body, blen);
+		b = json_tokener_parse(t);
+		free(t);
+	}
+	if (b == NULL || !json_object_object_get_ex(b, "pinned", &v) ||
+	    !json_object_is_type(v, json_type_boolean)) {
+		json_object_put(b);
+		reply(m, reqid, 400, "VALIDATION_ERROR", "pinned: must be a "
+		    "boolean", NULL);
+		return;
+	}
+	pinned = json_object_get_boolean(v);
+	json_object_put(b);
+	memset(&mu, 0, sizeof(mu));
+	if (appstate_pin(chat, pinned, 0, &mu) != 0) {
+		reply(m, reqid, 400, "INVALID_JID", "chat_jid: unusable", NULL);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("success"));
+	json_object_object_add(o, "message", json_object_new_string(pinned ?
+	    "Chat pinned successfully" : "Chat unpinned successfully"));
+	json_object_object_add(o, "chat_jid", json_object_new_string(chat));
+	json_object_object_add(o, "pinned", json_object_new_boolean(pinned));
+	syncd_send(m->syncd, reqid, APPSTATE_REGULAR_LOW, &mu, pinned ?
+	    "Chat pinned successfully" : "Chat unpinned successfully",
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
 static int
 split_message_route(const char *route, char *id, size_t idsz, char *verb,
     size_t verbsz)
@@ -2616,13 +2797,16 @@ msgr_call(struct msgr *m, uint32_t reqid, const char *method,
 		const char *p = route + 6, *s = strchr(p, '/');
 		char jid[JID_STR_MAX];
 
-		if (s == NULL || strcmp(s, "/messages") != 0 || !get)
-			return 0;
-		if ((size_t)(s - p) >= sizeof(jid))
+		if (s == NULL || (size_t)(s - p) >= sizeof(jid))
 			return 0;
 		memcpy(jid, p, (size_t)(s - p));
 		jid[s - p] = '\0';
-		call_chat_messages(m, reqid, jid, query, qlen);
+		if (strcmp(s, "/messages") == 0 && get)
+			call_chat_messages(m, reqid, jid, query, qlen);
+		else if (strcmp(s, "/pin") == 0 && !get)
+			call_pin(m, reqid, jid, body, blen);
+		else
+			return 0;
 		return 1;
 	}
 	if (body != NULL && blen > 0) {
@@ -2650,11 +2834,14 @@ msgr_call(struct msgr *m, uint32_t reqid, const char *method,
 			call_read(m, reqid, id);
 		else if (strcmp(verb, "download") == 0 && get)
 			call_download(m, reqid, id);
+		else if ((strcmp(verb, "star") == 0 || strcmp(verb, "unstar") ==
+		    0 || strcmp(verb, "delete") == 0) && !get)
+			call_msg_appstate(m, reqid, id, verb, b);
 		else if ((kind = msg_send_kind_from_route(route)) >= 0)
 			send_call(m, reqid, (enum msg_send_kind)kind, id, b,
 			    idem);
 		else
-			rc = 0;		/* star, delete, download ... */
+			rc = 0;
 		goto out;
 	}
 	if (strcmp(route, "/send/presence") == 0)

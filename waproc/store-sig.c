@@ -442,9 +442,9 @@ store_chat_messages_json(struct store *s, const char *chat, int limit,
 		*total = sqlite3_column_int64(st, 0);
 	store_finish(s, st);
 	if ((st = store_prepare(s, "SELECT id, sender, from_me, ts, type, body, "
-	    "media, quoted_id, status FROM messages WHERE chat = ?1 AND (?4 IS "
-	    "NULL OR body LIKE '%' || ?4 || '%') ORDER BY ts DESC, rowid DESC "
-	    "LIMIT ?2 OFFSET ?3")) == NULL)
+	    "media, quoted_id, status, starred FROM messages WHERE chat = ?1 AND "
+	    "(?4 IS NULL OR body LIKE '%' || ?4 || '%') ORDER BY ts DESC, "
+	    "rowid DESC LIMIT ?2 OFFSET ?3")) == NULL)
 		return NULL;
 	store_bind_text(st, 1, chat);
 	sqlite3_bind_int(st, 2, limit);
@@ -468,6 +468,8 @@ store_chat_messages_json(struct store *s, const char *chat, int limit,
 			    json_tokener_parse((const char *)t));
 		ss_add_text(o, "quoted_message_id", st, 7);
 		ss_add_text(o, "status", st, 8);
+		json_object_object_add(o, "is_starred",
+		    json_object_new_boolean(sqlite3_column_int(st, 9)));
 		json_object_array_add(a, o);
 	}
 	store_finish(s, st);

@@ -24,10 +24,12 @@
 
 DB_SQL_EMBED(waproc_sql_device_001, "sql/device/001_init.sql");
 DB_SQL_EMBED(waproc_sql_device_002, "sql/device/002_msg_delivery.sql");
+DB_SQL_EMBED(waproc_sql_device_003, "sql/device/003_app_state.sql");
 
 static const struct db_migration store_migrations[] = {
 	{ "001_init.sql", waproc_sql_device_001 },
 	{ "002_msg_delivery.sql", waproc_sql_device_002 },
+	{ "003_app_state.sql", waproc_sql_device_003 },
 };
 #define NMIGRATIONS (sizeof(store_migrations) / sizeof(store_migrations[0]))
 
@@ -359,7 +361,8 @@ store_forget_account(struct store *s)
 	    "DELETE FROM signed_prekeys; DELETE FROM sessions; "
 	    "DELETE FROM identity_keys; DELETE FROM sender_keys; "
 	    "DELETE FROM sender_key_shared; DELETE FROM app_state_keys; "
-	    "DELETE FROM app_state_versions; DELETE FROM lid_map") != 0) {
+	    "DELETE FROM app_state_versions; DELETE FROM app_state_macs; "
+	    "DELETE FROM lid_map") != 0) {
 		store_rollback(s);
 		return -1;
 	}
