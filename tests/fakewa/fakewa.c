@@ -31,7 +31,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: fakewa -d state-dir [-p ws-port] "
 	    "[-P http-port] [-M media-port] [-r root-file] [-n refs] "
-	    "[-i ping-seconds] [-t] [-v]\n");
+	    "[-i ping-seconds] [-K] [-t] [-v]\n");
 	exit(2);
 }
 
@@ -102,7 +102,7 @@ main(int argc, char **argv)
 		fatalx("sodium_init");
 	fw.nrefs = 6;
 	fw.ping_ms = 20000;
-	while ((ch = getopt(argc, argv, "d:p:P:M:r:n:i:tv")) != -1) {
+	while ((ch = getopt(argc, argv, "d:p:P:M:r:n:i:Ktv")) != -1) {
 		switch (ch) {
 		case 'd':
 			snprintf(fw.state_dir, sizeof(fw.state_dir), "%s",
@@ -126,6 +126,9 @@ main(int argc, char **argv)
 		case 'i':
 			fw.ping_ms = (int)num(optarg, 0, 3600) * 1000;
 			break;
+		case 'K':
+			fw.no_key_share = 1;
+			break;
 		case 't':
 			tls = 1;
 			break;
@@ -143,6 +146,8 @@ main(int argc, char **argv)
 		fatal("%s", fw.state_dir);
 	if (fw_state_load() != 0)
 		fatalx("cannot load state from %s", fw.state_dir);
+	if (fw_appstate_load() != 0)
+		fatalx("cannot load app state from %s", fw.state_dir);
 	{
 		uint8_t rnd[16];
 

@@ -52,6 +52,7 @@ struct fw_device {
 	char			 push_name[FW_NAME_MAX];
 	char			 platform[FW_NAME_MAX];
 	uint64_t		 paired_at;
+	int			 as_key_shared;	/* app-state key sent */
 	/* Signal bundle from the prekey upload (fw-msg.c) */
 	struct fw_prekey	*pk;		/* one-time prekeys, oldest first */
 	size_t			 npk, pkcap;
@@ -119,6 +120,29 @@ struct fw_conn {
 	char			 lc_code[9];
 };
 
+/* App state (syncd) per account, fw-appstate.c. */
+#define FW_AS_NCOLL		5
+#define FW_AS_PATCH_MAX		(1u << 20)	/* one stored patch */
+#define FW_AS_PATCHES_MAX	10000		/* patches per collection */
+#define FW_AS_FETCH_MAX		20		/* patches per answer */
+
+struct fw_aspatch {
+	uint8_t		*data;		/* SyncdPatch with its version */
+	size_t		 len;
+};
+
+/* One collection: patch k (1-based) is version k. */
+struct fw_ascoll {
+	struct fw_aspatch	*p;
+	size_t			 n, cap;
+};
+
+struct fw_asacct {
+	struct fw_asacct	*next;
+	char			 phone[FW_PHONE_MAX];
+	struct fw_ascoll	 coll[FW_AS_NCOLL];
+};
+
 #define FW_GROUP_PARTS	64
 #define FW_SUBJECT_MAX	128
 
@@ -169,6 +193,8 @@ struct fw {
 	struct fw_qmsg		*queue;
 	uint32_t		 next_group;
 	char			 media_auth[40];
+	int			 no_key_share;	/* -K */
+	struct fw_asacct	*appstate;	/* fw-appstate.c */
 	volatile int		 stop;
 };
 
@@ -238,6 +264,8 @@ struct fw_group	*fw_group_create(const char *subject, const char *owner,
 struct fw_group	*fw_group_find(const char *id);
 /* JSON arrays for the control API / state (json-c objects). */
 struct json_object;
+struct signal_keypair;
+struct signal_bundle;
 struct json_object *fw_messages_json(const char *jid);
 struct json_object *fw_group_json(const struct fw_group *);
 void		 fw_groups_save(struct json_object *root);
@@ -247,6 +275,33 @@ void		 fw_device_bundle_save(const struct fw_device *,
 int		 fw_device_bundle_load(struct fw_device *,
 		    struct json_object *o);
 int		 fw_queue_load(void);
+/* For fw-appstate.c: queue + send n to d (offline queue), drop d's
+ * queued stanzas whose id starts with prefix, the phone's Signal
+ * identity and registration id, pop one of d's one-time prekeys into a
+ * bundle (0, or -1 when d has no signed prekey). */
+void		 fw_deliver(struct fw_device *d, const char *id,
+		    const struct binnode *n);
+void		 fw_dequeue_prefix(const struct fw_device *d,
+		    const char *prefix);
+void		 fw_phone_identity(const char *phone, struct signal_keypair *);
+uint32_t	 fw_phone_regid(const char *phone);
+int		 fw_device_take_bundle(struct fw_device *d,
+		    struct signal_bundle *b);
+
+/* fw-appstate.c: app state (syncd) keys, key share, patch store. */
+void		 fw_appstate_iq(struct fw_conn *, const struct binnode *iq);
+/* Share the account's app-state key with companion d (pkmsg from the
+ * phone); 0 or -1 with err.  id_out (may be NULL) gets the message id. */
+int		 fw_appstate_share(struct fw_device *d, char *id_out,
+		    size_t idlen, char *err, size_t errlen);
+/* Share once, unless -K, when fakewa holds d's bundle. */
+void		 fw_appstate_autoshare(struct fw_device *d);
+int		 fw_appstate_load(void);
+/* JSON for GET /appstate and GET /appstate/patches; NULL + err. */
+struct json_object *fw_appstate_json(const char *phone, char *err,
+		    size_t errlen);
+struct json_object *fw_appstate_patches_json(const char *phone,
+		    const char *name, uint64_t from, char *err, size_t errlen);
 
 /* fw-tls.c: self-signed certificate + key paths (made once). */
 int		 fw_tls_files(char *cert, size_t clen, char *key, size_t klen);

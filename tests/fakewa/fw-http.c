@@ -7,11 +7,14 @@
  *   POST /prekeys {"jid", "count"}    POST /message {"jid", "from"?, "id"?}
  *   GET  /messages?jid=   GET /groups   POST /groups {"subject","owner",
  *   "participants"}
+ *   GET  /appstate?phone=   GET /appstate/patches?phone=&name=[&from=]
+ *   POST /appstate/share?jid= (or {"jid"})
  * Bodies are capped at 64 KiB; every answer is JSON.  The same callback
  * serves the media host (a third vhost, HTTPS): POST /mms/<type>/<token>
  * ?auth= stores an encrypted blob (16 MiB cap), GET /mms-dl/<type>/<token>
  * returns it; those two routes also answer on the control port.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +191,80 @@ jint(struct json_object *o, const char *k)
 
 static int	media_download(struct lws *, const char *);
 
+/* A decimal query argument, def when absent; -1 when malformed. */
+static int
+urlarg_u64(struct lws *wsi, const char *name, uint64_t def, uint64_t *out)
+{
+	char arg[32], *end;
+	const char *v;
+	unsigned long long x;
+
+	*out = def;
+	if ((v = lws_get_urlarg_by_name(wsi, name, arg, sizeof(arg))) == NULL)
+		return 0;
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int
+appstate_get(struct lws *wsi, const char *path)
+{
+	struct json_object *o;
+	char phone[FW_PHONE_MAX + 8], name[48], err[128];
+	const char *p, *n;
+	uint64_t from;
+
+	p = lws_get_urlarg_by_name(wsi, "phone=", phone, sizeof(phone));
+	if (strcmp(path, "/appstate") == 0)
+		o = fw_appstate_json(p, err, sizeof(err));
+	else {
+		n = lws_get_urlarg_by_name(wsi, "name=", name, sizeof(name));
+		if (urlarg_u64(wsi, "from=", 0, &from) != 0)
+			return reply_error(wsi, 400, "bad from");
+		o = fw_appstate_patches_json(p, n, from, err, sizeof(err));
+	}
+	if (o == NULL)
+		return reply_error(wsi, 400, err);
+	return reply(wsi, 200, o);
+}
+
+/* POST /appstate/share?jid= (or a {"jid"} body): the phone re-shares. */
+static int
+appstate_share(struct lws *wsi, struct buf *body)
+{
+	struct json_object *req = NULL, *o;
+	char arg[JID_STR_MAX + 8], err[160] = "", id[32];
+	const char *jid;
+
+	jid = lws_get_urlarg_by_name(wsi, "jid=", arg, sizeof(arg));
+	if (jid == NULL && body->len > 0 &&
+	    (req = json_tokener_parse(buf_cstr(body))) != NULL)
+		jid = jstr(req, "jid");
+	if (jid == NULL)
+		snprintf(err, sizeof(err), "jid required");
+	else
+		(void)fw_appstate_share(fw_device_find_jid(jid), id,
+		    sizeof(id), err, sizeof(err));
+	if (err[0] != '\0') {
+		if (req != NULL)
+			json_object_put(req);
+		return reply_error(wsi, 400, err);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "jid", json_object_new_string(jid));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	if (req != NULL)
+		json_object_put(req);
+	return reply(wsi, 200, o);
+}
+
 static int
 handle_get(struct lws *wsi, const char *path)
 {
@@ -198,6 +275,9 @@ handle_get(struct lws *wsi, const char *path)
 
 	if (strncmp(path, "/mms-dl/", 8) == 0)
 		return media_download(wsi, path);
+	if (strcmp(path, "/appstate") == 0 ||
+	    strcmp(path, "/appstate/patches") == 0)
+		return appstate_get(wsi, path);
 	if (strcmp(path, "/messages") == 0) {
 		v = lws_get_urlarg_by_name(wsi, "jid=", arg, sizeof(arg));
 		return reply(wsi, 200, fw_messages_json(v));
@@ -337,6 +417,8 @@ handle_post(struct lws *wsi, const char *path, struct buf *body)
 	char err[160] = "", jid[JID_STR_MAX];
 	int n, rc;
 
+	if (strcmp(path, "/appstate/share") == 0)
+		return appstate_share(wsi, body);
 	req = json_tokener_parse(body->len ? buf_cstr(body) : "");
 	if (req == NULL || !json_object_is_type(req, json_type_object)) {
 		if (req)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "xmalloc.h"
 #include "../../waproc/signal-keys.h"
+#include "../../waproc/signal-session.h"
 
 #define LOG_MAX		2000	/* routed messages remembered */
 #define RCPT_MAX	256	/* recipients logged per message */
@@ -225,11 +226,30 @@ phone_key(const char *phone, const char *what, uint8_t priv[32])
 	signal_clamp(priv);
 }
 
+void
+fw_phone_identity(const char *phone, struct signal_keypair *kp)
+{
+	uint8_t priv[32];
+
+	phone_key(phone, "fakewa phone identity ", priv);
+	(void)signal_keypair_from_priv(kp, priv);
+	sodium_memzero(priv, sizeof(priv));
+}
+
+uint32_t
+fw_phone_regid(const char *phone)
+{
+	uint8_t h[32];
+
+	crypto_hash_sha256(h, (const uint8_t *)phone, strlen(phone));
+	return 1 + get_u32be(h, 2) % 16380;
+}
+
 static int
 phone_bundle(struct binnode *u, const char *phone)
 {
 	uint8_t ipriv[32], ipub[32], spriv[32], spub[32], ser[33], sig[64];
-	uint8_t opriv[32], opub[32], b[4], h[32];
+	uint8_t opriv[32], opub[32], b[4];
 	struct binnode *sk, *k;
 	uint32_t oid;
 
@@ -244,8 +264,7 @@ phone_bundle(struct binnode *u, const char *phone)
 	}
 	sodium_memzero(ipriv, sizeof(ipriv));
 	sodium_memzero(spriv, sizeof(spriv));
-	crypto_hash_sha256(h, (const uint8_t *)phone, strlen(phone));
-	put_u32be(b, 1 + get_u32be(h, 2) % 16380, 4);
+	put_u32be(b, fw_phone_regid(phone), 4);
 	add_bytes(u, "registration", b, 4);
 	b[0] = 5;
 	add_bytes(u, "type", b, 1);
@@ -267,11 +286,47 @@ phone_bundle(struct binnode *u, const char *phone)
 	return 0;
 }
 
+/* Pop d's oldest one-time prekey (handed out for good). */
+static int
+prekey_pop(struct fw_device *d, struct fw_prekey *out)
+{
+	if (d->npk == 0)
+		return -1;
+	*out = d->pk[0];
+	memmove(d->pk, d->pk + 1, (d->npk - 1) * sizeof(*d->pk));
+	d->npk--;
+	if (d->prekeys > 0)
+		d->prekeys--;
+	return 0;
+}
+
+int
+fw_device_take_bundle(struct fw_device *d, struct signal_bundle *b)
+{
+	struct fw_prekey pk;
+
+	if (!d->has_skey)
+		return -1;
+	memset(b, 0, sizeof(*b));
+	b->registration_id = d->regid;
+	memcpy(b->identity_pub, d->identity_pub, 32);
+	b->signed_prekey_id = d->skey_id;
+	memcpy(b->signed_prekey_pub, d->skey_pub, 32);
+	memcpy(b->signed_prekey_sig, d->skey_sig, 64);
+	if (prekey_pop(d, &pk) == 0) {
+		b->has_prekey = 1;
+		b->prekey_id = pk.id;
+		memcpy(b->prekey_pub, pk.pub, 32);
+	}
+	return 0;
+}
+
 static void
 bundle_user(struct binnode *list, const struct jid *j)
 {
 	struct binnode *u = binnode_add_new(list, "user"), *sk, *k, *e;
 	struct fw_device *d = NULL, *x;
+	struct fw_prekey pk;
 	char phone[FW_PHONE_MAX];
 	uint8_t b[4];
 
@@ -300,16 +355,11 @@ bundle_user(struct binnode *list, const struct jid *j)
 	add_bytes(sk, "id", b, 3);
 	add_bytes(sk, "value", d->skey_pub, 32);
 	add_bytes(sk, "signature", d->skey_sig, 64);
-	if (d->npk > 0) {
-		/* pop the oldest one-time prekey */
+	if (prekey_pop(d, &pk) == 0) {
 		k = binnode_add_new(u, "key");
-		put_u32be(b, d->pk[0].id, 3);
+		put_u32be(b, pk.id, 3);
 		add_bytes(k, "id", b, 3);
-		add_bytes(k, "value", d->pk[0].pub, 32);
-		memmove(d->pk, d->pk + 1, (d->npk - 1) * sizeof(*d->pk));
-		d->npk--;
-		if (d->prekeys > 0)
-			d->prekeys--;
+		add_bytes(k, "value", pk.pub, 32);
 	}
 }
 
@@ -726,6 +776,34 @@ dequeue(const struct fw_device *d, const char *id)
 }
 
 void
+fw_deliver(struct fw_device *d, const char *id, const struct binnode *n)
+{
+	deliver(d, id, n);
+}
+
+void
+fw_dequeue_prefix(const struct fw_device *d, const char *prefix)
+{
+	struct fw_qmsg **pp = &fw.queue, *q;
+	size_t plen = strlen(prefix);
+	int changed = 0;
+
+	while ((q = *pp) != NULL) {
+		if (strcmp(q->to, d->jid) == 0 &&
+		    strncmp(q->id, prefix, plen) == 0) {
+			*pp = q->next;
+			free(q->data);
+			free(q);
+			changed = 1;
+		} else {
+			pp = &q->next;
+		}
+	}
+	if (changed)
+		queue_save();
+}
+
+void
 fw_login_flush(struct fw_conn *c)
 {
 	struct fw_qmsg *q;
@@ -1110,7 +1188,7 @@ fw_ack_in(struct fw_conn *c, const struct binnode *n)
 		return;
 	c->dev->acks++;
 	if (cls == NULL || id == NULL || (strcmp(cls, "message") != 0 &&
-	    strcmp(cls, "receipt") != 0))
+	    strcmp(cls, "receipt") != 0 && strcmp(cls, "notification") != 0))
 		return;
 	dequeue(c->dev, id);
 	if (strcmp(cls, "message") != 0)

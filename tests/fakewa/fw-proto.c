@@ -4,7 +4,8 @@
  * pairing (pair-device refs, pair-success, pair-device-sign check, 515),
  * login (<success> or <failure 401>), prekey upload/count/digest, pings
  * both ways, logout, the pair-code exchange, and injected faults; hands
- * messages, receipts, usync, bundle, group and media_conn IQs to fw-msg.c.
+ * messages, receipts, usync, bundle, group and media_conn IQs to fw-msg.c
+ * and app-state IQs to fw-appstate.c.
  * Everything a client sends is untrusted: a bad frame closes that
  * connection only.
  */
@@ -637,6 +638,7 @@ login(struct fw_conn *c)
 	log_info("conn %u: %s logged in", c->id, d->jid);
 	send_success(c);
 	fw_login_flush(c);
+	fw_appstate_autoshare(d);	/* a bundle kept from before */
 }
 
 static void
@@ -682,6 +684,7 @@ encrypt_iq(struct fw_conn *c, const struct binnode *iq)
 		log_info("conn %u: %zu prekeys uploaded (%u held)", c->id, n,
 		    c->dev->prekeys);
 		iq_reply(c, iq, NULL);
+		fw_appstate_autoshare(c->dev);	/* now it can decrypt */
 		return;
 	}
 	if (binnode_child(iq, "key") != NULL) {
@@ -725,6 +728,8 @@ handle_iq(struct fw_conn *c, const struct binnode *n)
 	    strcmp(type, "get") == 0 &&
 	    binnode_child(n, "privacy") != NULL) {
 		fw_privacy_iq(c, n);
+	} else if (strcmp(xmlns, "w:sync:app:state") == 0) {
+		fw_appstate_iq(c, n);
 	} else if (strcmp(xmlns, "w:m") == 0 &&
 	    binnode_child(n, "media_conn") != NULL) {
 		fw_media_conn_iq(c, n);

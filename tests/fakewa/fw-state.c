@@ -202,6 +202,8 @@ fw_state_save(void)
 		    json_object_new_string(d->platform));
 		json_object_object_add(o, "paired_at",
 		    json_object_new_int64((int64_t)d->paired_at));
+		json_object_object_add(o, "appstate_key_shared",
+		    json_object_new_boolean(d->as_key_shared));
 		fw_device_bundle_save(d, o);
 		json_object_array_add(arr, o);
 	}
@@ -273,6 +275,7 @@ load_devices(struct json_object *arr)
 		d->prekeys = (uint32_t)jint(o, "prekeys");
 		d->uploads = (uint32_t)jint(o, "uploads");
 		d->paired_at = (uint64_t)jint(o, "paired_at");
+		d->as_key_shared = jint(o, "appstate_key_shared") > 0;
 		if ((s = jstr(o, "push_name")) != NULL)
 			snprintf(d->push_name, sizeof(d->push_name), "%s", s);
 		if ((s = jstr(o, "platform")) != NULL)
