@@ -285,7 +285,7 @@ ctl_arg_bool(struct ctl *c, const char *key, int def)
  * does not exist or belongs to someone else (never 403).  1 when found.
  */
 static int
-ctl_device(struct ctl *c)
+ctl_device_ex(struct ctl *c, int full)
 {
 	const char *h = c->req->device;
 	int rc;
@@ -302,7 +302,16 @@ ctl_device(struct ctl *c)
 		    "deviceHash must be 16 lowercase hex characters");
 		return 0;
 	}
-	rc = registry_device_get(dm.reg, h, &c->dev);
+	if (full)
+		rc = registry_device_get(dm.reg, h, &c->dev);
+	else {
+		/* a device call needs only who owns it (cached) */
+		memset(&c->dev, 0, sizeof(c->dev));
+		rc = registry_device_owner(dm.reg, h, c->dev.owner,
+		    sizeof(c->dev.owner));
+		if (rc == 0)
+			snprintf(c->dev.hash, sizeof(c->dev.hash), "%s", h);
+	}
 	if (rc == -1) {
 		ctl_set(c, 500, "INTERNAL_ERROR", "registry error");
 		return 0;
@@ -314,6 +323,12 @@ ctl_device(struct ctl *c)
 	}
 	c->have_dev = 1;
 	return 1;
+}
+
+static int
+ctl_device(struct ctl *c)
+{
+	return ctl_device_ex(c, 1);
 }
 
 /* ---- JSON builders ---- */
@@ -925,7 +940,7 @@ h_device_call(struct ctl *c)
 {
 	uint64_t deadline, max;
 
-	if (!ctl_device(c))
+	if (!ctl_device_ex(c, 0))
 		return;
 	/* devmgr's own calls to the waproc (IPC.md): never from outside */
 	if (c->req->path != NULL && strncmp(c->req->path, "/_internal/", 11)
@@ -1093,8 +1108,13 @@ control_recv(void)
 		    "BAD_REQUEST", "malformed request");
 		goto out;
 	}
-	c.args = ctl_json(&c.req->json, &bad);
-	c.query = ctl_json(&c.req->query, &bad);
+	/* A device call's body and query go to the waproc as they are:
+	 * parsed here only when the device hash has to come from the body. */
+	if (m.hdr.type != IPC_DEVICE_CALL || c.req->device == NULL ||
+	    *c.req->device == '\0') {
+		c.args = ctl_json(&c.req->json, &bad);
+		c.query = ctl_json(&c.req->query, &bad);
+	}
 	if (ctl_principal(&c) == -1 || ctl_ratelimit(&c) == -1)
 		goto send;
 	if (bad && m.hdr.type != IPC_DEVICE_CALL) {

@@ -31,16 +31,14 @@ events_publish(const char *hash, const char *owner, const char *type,
 	char topic[32], idbuf[33], ownbuf[REG_USER_MAX + 1];
 	uint8_t small[1024], *buf = small;
 	size_t len;
-	struct reg_device d;
 
 	if (dm.events == NULL)
 		return;
 	if (owner == NULL) {
 		ownbuf[0] = '\0';
-		if (registry_device_get(dm.reg, hash, &d) == 0) {
-			snprintf(ownbuf, sizeof(ownbuf), "%s", d.owner);
-			reg_device_clear(&d);
-		}
+		if (registry_device_owner(dm.reg, hash, ownbuf,
+		    sizeof(ownbuf)) != 0)
+			ownbuf[0] = '\0';
 		owner = ownbuf;
 	}
 	if (id == NULL) {

@@ -30,8 +30,42 @@ static const struct db_migration registry_migrations[] = {
 #define NMIGRATIONS (sizeof(registry_migrations) / \
 	sizeof(registry_migrations[0]))
 
+/*
+ * Prepared statements are kept (SQLITE_PREPARE_PERSISTENT) and reset after
+ * use instead of being prepared and finalized on every call: parsing the
+ * SQL was most of devmgr's CPU per device call and per relayed event.
+ * Keyed by the SQL literal; a statement already in use (none nests today)
+ * falls back to a one-shot one.
+ */
+#define STMT_CACHE	48
+
+struct stmt_slot {
+	const char	*sql;
+	sqlite3_stmt	*st;
+	int		 busy;
+};
+
+/*
+ * Owners of existing devices (registry_device_owner): asked on every
+ * device call and every event a waproc sends.  Every write that can change
+ * a device's owner or existence (insert, delete, a user's devices handed
+ * to an heir) bumps gen, which empties the cache.  All SQL on registry.db
+ * is in this file, so nothing else can make an entry stale.
+ */
+#define OWNER_CACHE	1024
+
+struct owner_slot {
+	uint64_t	 gen;		/* 0: empty */
+	char		 hash[REG_HASH_LEN + 1];
+	char		 owner[REG_USER_MAX + 1];
+};
+
 struct registry {
-	sqlite3	*db;
+	sqlite3			*db;
+	struct stmt_slot	 stmts[STMT_CACHE];
+	size_t			 nstmts;
+	uint64_t		 gen;
+	struct owner_slot	*owners;
 };
 
 static int64_t
@@ -68,13 +102,63 @@ registry_exec(struct registry *r, const char *sql)
 static sqlite3_stmt *
 registry_prep(struct registry *r, const char *sql)
 {
+	struct stmt_slot *e = NULL;
 	sqlite3_stmt *st = NULL;
+	size_t i;
 
+	for (i = 0; i < r->nstmts; i++)
+		if (r->stmts[i].sql == sql) {
+			e = &r->stmts[i];
+			break;
+		}
+	if (e != NULL && !e->busy) {
+		e->busy = 1;
+		return e->st;
+	}
+	if (e == NULL && r->nstmts < STMT_CACHE) {
+		if (sqlite3_prepare_v3(r->db, sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+			log_warnx("registry: prepare: %s",
+			    sqlite3_errmsg(r->db));
+			return NULL;
+		}
+		e = &r->stmts[r->nstmts++];
+		e->sql = sql;
+		e->st = st;
+		e->busy = 1;
+		return st;
+	}
 	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		log_warnx("registry: prepare: %s", sqlite3_errmsg(r->db));
 		return NULL;
 	}
 	return st;
+}
+
+/* The end of a statement from registry_prep: a kept one is reset (its read
+ * or write transaction ends, as with finalize) for the next use. */
+static void
+registry_fin(struct registry *r, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < r->nstmts; i++)
+		if (r->stmts[i].st == st && r->stmts[i].busy) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			r->stmts[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+/* A device's owner or existence may have changed: forget every owner. */
+static void
+registry_owners_stale(struct registry *r)
+{
+	r->gen++;
 }
 
 int
@@ -93,15 +177,22 @@ registry_open(const char *path)
 		free(r);
 		return NULL;
 	}
+	r->gen = 1;
+	r->owners = xcalloc(OWNER_CACHE, sizeof(*r->owners));
 	return r;
 }
 
 void
 registry_close(struct registry *r)
 {
+	size_t i;
+
 	if (r == NULL)
 		return;
+	for (i = 0; i < r->nstmts; i++)
+		sqlite3_finalize(r->stmts[i].st);
 	sqlite3_close(r->db);
+	free(r->owners);
 	free(r);
 }
 
@@ -155,7 +246,7 @@ registry_done(struct registry *r, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	if (rc != SQLITE_DONE) {
 		log_warnx("registry: %s", sqlite3_errmsg(r->db));
 		return -1;
@@ -198,7 +289,7 @@ registry_user_get(struct registry *r, const char *name, struct reg_user *u)
 		rc = 0;
 	} else
 		rc = rc == SQLITE_DONE ? 1 : -1;
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return rc;
 }
 
@@ -221,7 +312,7 @@ registry_user_list(struct registry *r, struct reg_user **out, size_t *n)
 		}
 		user_row(st, &(*out)[(*n)++]);
 	}
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -241,7 +332,7 @@ registry_user_add(struct registry *r, const char *name, const char *role,
 	bind_text(st, 3, hash, 0);
 	sqlite3_bind_int64(st, 4, registry_now_ms());
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc == SQLITE_CONSTRAINT &&
@@ -286,6 +377,7 @@ registry_user_delete_to(struct registry *r, const char *name,
 	int rc;
 
 	*moved = 0;
+	registry_owners_stale(r);
 	if (registry_begin(r) == -1)
 		return -1;
 	if ((st = registry_prep(r, "UPDATE devices SET owner = ? WHERE "
@@ -352,7 +444,7 @@ registry_user_count(struct registry *r, const char *role)
 		bind_text(st, 1, role, 0);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return n;
 }
 
@@ -418,7 +510,54 @@ registry_device_get(struct registry *r, const char *hash,
 		rc = 0;
 	} else
 		rc = rc == SQLITE_DONE ? 1 : -1;
-	sqlite3_finalize(st);
+	registry_fin(r, st);
+	return rc;
+}
+
+static size_t
+owner_slot_of(const char *hash)
+{
+	uint32_t h = 2166136261u;
+
+	while (*hash)
+		h = (h ^ (uint8_t)*hash++) * 16777619u;
+	return h & (OWNER_CACHE - 1);
+}
+
+int
+registry_device_owner(struct registry *r, const char *hash, char *owner,
+    size_t len)
+{
+	struct owner_slot *o;
+	sqlite3_stmt *st;
+	const unsigned char *v;
+	int rc;
+
+	if (len > 0)
+		*owner = '\0';
+	if (hash == NULL || strlen(hash) != REG_HASH_LEN)
+		return 1;
+	o = &r->owners[owner_slot_of(hash)];
+	if (o->gen == r->gen && strcmp(o->hash, hash) == 0) {
+		snprintf(owner, len, "%s", o->owner);
+		return 0;
+	}
+	if ((st = registry_prep(r, "SELECT owner FROM devices WHERE "
+	    "hash = ?")) == NULL)
+		return -1;
+	bind_text(st, 1, hash, 0);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		v = sqlite3_column_text(st, 0);
+		snprintf(o->owner, sizeof(o->owner), "%s",
+		    v ? (const char *)v : "");
+		memcpy(o->hash, hash, REG_HASH_LEN + 1);
+		o->gen = r->gen;
+		snprintf(owner, len, "%s", o->owner);
+		rc = 0;
+	} else
+		rc = rc == SQLITE_DONE ? 1 : -1;
+	registry_fin(r, st);
 	return rc;
 }
 
@@ -433,7 +572,7 @@ registry_device_exists(struct registry *r, const char *hash)
 		return -1;
 	bind_text(st, 1, hash, 0);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -443,6 +582,7 @@ registry_device_insert(struct registry *r, const struct reg_device *d)
 	sqlite3_stmt *st;
 	int rc;
 
+	registry_owners_stale(r);
 	if ((st = registry_prep(r, "INSERT INTO devices (hash, owner, name, "
 	    "webhook_url, webhook_secret, status_webhook_url, "
 	    "status_webhook_secret, desired_state, status, created_at, "
@@ -461,7 +601,7 @@ registry_device_insert(struct registry *r, const struct reg_device *d)
 	sqlite3_bind_int64(st, 11, d->updated_at ? d->updated_at :
 	    d->created_at);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	if (rc == SQLITE_CONSTRAINT &&
@@ -506,6 +646,7 @@ registry_device_delete(struct registry *r, const char *hash)
 	sqlite3_stmt *st = registry_prep(r,
 	    "DELETE FROM devices WHERE hash = ?");
 
+	registry_owners_stale(r);
 	if (st)
 		bind_text(st, 1, hash, 0);
 	return registry_change(r, st);
@@ -531,7 +672,7 @@ registry_device_list(struct registry *r, const char *owner,
 	bind_text(st, 2, status, 1);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*total = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	if ((st = registry_prep(r, "SELECT " DEV_COLS " FROM devices WHERE "
 	    "(?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR status = ?2) "
 	    "ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4")) == NULL)
@@ -547,7 +688,7 @@ registry_device_list(struct registry *r, const char *owner,
 		}
 		device_row(st, &(*out)[(*n)++]);
 	}
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -564,7 +705,7 @@ registry_device_count_by_status(struct registry *r,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		cb((const char *)sqlite3_column_text(st, 0),
 		    (long)sqlite3_column_int64(st, 1), arg);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -636,7 +777,7 @@ registry_device_wanted(struct registry *r, char (**out)[17], size_t *n)
 		}
 		col_copy(st, 0, (*out)[(*n)++], 17);
 	}
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -709,7 +850,7 @@ registry_webhook_due(struct registry *r, int64_t now, size_t max,
 		w->next_at = sqlite3_column_int64(st, 6);
 		(*n)++;
 	}
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return 0;
 }
 
@@ -725,7 +866,7 @@ registry_webhook_next(struct registry *r)
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return v;
 }
 
@@ -759,7 +900,7 @@ registry_webhook_secret(struct registry *r, const char *device)
 	bind_text(st, 1, device, 0);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		s = col_dup(st, 0);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return s;
 }
 
@@ -775,7 +916,7 @@ registry_webhook_count(struct registry *r, const char *state)
 	bind_text(st, 1, state, 0);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	registry_fin(r, st);
 	return n;
 }
 

@@ -129,6 +129,10 @@ int	 registry_device_set_identity(struct registry *, const char *hash,
 int	 registry_device_wanted(struct registry *, char (**out)[17],
 	    size_t *n);
 int	 registry_device_exists(struct registry *, const char *hash);
+/* The owner of a device (0; 1 no such device; -1 error), from a cache that
+ * every insert, delete and change of owner in this module empties. */
+int	 registry_device_owner(struct registry *, const char *hash,
+	    char *owner, size_t len);
 
 /* Status-webhook queue. */
 int	 registry_webhook_enqueue(struct registry *, const char *device,
