@@ -277,8 +277,8 @@ int		 fw_device_bundle_load(struct fw_device *,
 int		 fw_queue_load(void);
 /* For fw-appstate.c: queue + send n to d (offline queue), drop d's
  * queued stanzas whose id starts with prefix, the phone's Signal
- * identity and registration id, pop one of d's one-time prekeys into a
- * bundle (0, or -1 when d has no signed prekey). */
+ * identity and registration id, d's bundle (with onetime: popping one
+ * of its one-time prekeys, if any; 0, or -1 without a signed prekey). */
 void		 fw_deliver(struct fw_device *d, const char *id,
 		    const struct binnode *n);
 void		 fw_dequeue_prefix(const struct fw_device *d,
@@ -286,7 +286,7 @@ void		 fw_dequeue_prefix(const struct fw_device *d,
 void		 fw_phone_identity(const char *phone, struct signal_keypair *);
 uint32_t	 fw_phone_regid(const char *phone);
 int		 fw_device_take_bundle(struct fw_device *d,
-		    struct signal_bundle *b);
+		    struct signal_bundle *b, int onetime);
 
 /* fw-appstate.c: app state (syncd) keys, key share, patch store. */
 void		 fw_appstate_iq(struct fw_conn *, const struct binnode *iq);

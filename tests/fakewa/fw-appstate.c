@@ -7,8 +7,8 @@
  * companion as a peer message from device 0: protocolMessage type 6
  * (APP_STATE_SYNC_KEY_SHARE), padded and Signal-encrypted (a pkmsg, fresh
  * session each time) with waproc's own Signal code from the phone's
- * identity to the companion's uploaded bundle, delivered through the
- * offline queue.
+ * identity to the companion's uploaded bundle (signed prekey), delivered
+ * through the offline queue.
  *
  * The server side of <iq xmlns="w:sync:app:state" type="set"><sync>
  * <collection name version [return_snapshot]>[<patch/>]</collection>…
@@ -45,6 +45,14 @@
 #define AS_COLL_BYTES_MAX	(64u << 20)	/* stored per collection */
 #define AS_ANSWER_BYTES		(8u << 20)	/* patches in one answer */
 #define AS_FILE_MAX		(512u << 20)	/* appstate.json */
+/*
+ * The phone's session to a companion uses its signed prekey only (X3DH
+ * without a one-time prekey, a pkmsg without preKeyId: valid for every
+ * Signal implementation).  Taking a one-time prekey would lower the
+ * "prekeys held" count right after the upload, which tests (and
+ * clients) read as "812 held"; set to 1 to take one like a fetch does.
+ */
+#define AS_USE_ONETIME		0
 
 static const char *const coll_names[FW_AS_NCOLL] = {
 	APPSTATE_CRITICAL_BLOCK, APPSTATE_CRITICAL_UNBLOCK_LOW,
@@ -263,11 +271,12 @@ fw_appstate_share(struct fw_device *d, char *id_out, size_t idlen,
 		snprintf(err, errlen, "no such device");
 		return -1;
 	}
-	if (fw_device_take_bundle(d, &b) != 0) {
+	if (fw_device_take_bundle(d, &b, AS_USE_ONETIME) != 0) {
 		snprintf(err, errlen, "no prekey bundle from %s yet", d->jid);
 		return -1;
 	}
-	fw_state_save();	/* a one-time prekey is used up */
+	if (b.has_prekey)
+		fw_state_save();	/* a one-time prekey is used up */
 	if (key_share_plain(d->phone, &plain, &plen) != 0) {
 		snprintf(err, errlen, "cannot build the key share");
 		return -1;

@@ -301,7 +301,8 @@ prekey_pop(struct fw_device *d, struct fw_prekey *out)
 }
 
 int
-fw_device_take_bundle(struct fw_device *d, struct signal_bundle *b)
+fw_device_take_bundle(struct fw_device *d, struct signal_bundle *b,
+    int onetime)
 {
 	struct fw_prekey pk;
 
@@ -313,7 +314,7 @@ fw_device_take_bundle(struct fw_device *d, struct signal_bundle *b)
 	b->signed_prekey_id = d->skey_id;
 	memcpy(b->signed_prekey_pub, d->skey_pub, 32);
 	memcpy(b->signed_prekey_sig, d->skey_sig, 64);
-	if (prekey_pop(d, &pk) == 0) {
+	if (onetime && prekey_pop(d, &pk) == 0) {
 		b->has_prekey = 1;
 		b->prekey_id = pk.id;
 		memcpy(b->prekey_pub, pk.pub, 32);

@@ -104,6 +104,9 @@ test('two companions of one phone pair and both get the app-state key', { timeou
   }, 'key_shared lists both companions');
   assert.deepEqual(as2.key_shared.sort(), [ctx.a1.user.id, ctx.a2.user.id].sort());
   for (const v of Object.values(as2.collections)) assert.equal(v.version, 0);
+  // the phone's session used the signed prekey only: every one-time prekey is still held
+  for (const d of (await getJson(ctx.fw.http, '/devices')).devices)
+    assert.equal(d.prekeys, 812, d.jid + ' prekeys');
   countServerSync(ctx.a1);
   countServerSync(ctx.a2);
 });
