@@ -298,6 +298,12 @@ fl_add(struct msgr *m, const char *id)
 
 /* ------------------------------------------------------------- core */
 
+static void
+syncd_event(void *arg, const char *type, const char *json)
+{
+	event(arg, type, json);
+}
+
 /* syncd's answers: results is JSON text (or NULL). */
 static void
 syncd_reply(void *arg, uint32_t reqid, int status, const char *code,
@@ -324,7 +330,7 @@ msgr_new(struct store *s, struct creds *c, const char *hash,
 		memset(&so, 0, sizeof(so));
 		so.arg = m;
 		so.reply = syncd_reply;
-		so.event = out->event;
+		so.event = syncd_event;
 		m->syncd = syncd_new(s, &so);
 	}
 	return m;
