@@ -7,7 +7,8 @@
  *
  * fw-state.c: devices and persistence; fw-proto.c: the chat connections;
  * fw-msg.c: the message relay (bundles, usync, fan-out, receipts, offline
- * queue, groups, media_conn); fw-http.c: the control API and the media
+ * queue, groups, media_conn); fw-appstate.c: app state (the phone's key
+ * share, the syncd patch store); fw-http.c: the control API and the media
  * host; fakewa.c: main and the loop.
  * Test tool only: never linked into a product program.
  */

@@ -202,6 +202,22 @@ test('raw iqs: stale version 409, junk 400, empty sync refused, fetch pages of 2
     assert.equal(child(B, c, 'error').attrs.code, '400');
   }
   await assert.rejects(q([]), 'an empty <sync/> is an iq error');
+  // more junk: a <patch> with children, no name, a version past 2^64,
+  // a patch over 1 MiB (413); a get is an iq error
+  const junk = await q([
+    { tag: 'collection', attrs: { name: 'regular', version: '0' },
+      content: [{ tag: 'patch', attrs: {}, content: [{ tag: 'x', attrs: {} }] }] },
+    { tag: 'collection', attrs: { version: '0' } },
+    { tag: 'collection', attrs: { name: 'regular', version: '99999999999999999999' } },
+    { tag: 'collection', attrs: { name: 'regular', version: '0' },
+      content: [{ tag: 'patch', attrs: {}, content: Buffer.alloc((1 << 20) + 1, 0x12) }] },
+  ]);
+  assert.deepEqual(B.getBinaryNodeChildren(child(B, junk, 'sync'), 'collection')
+    .map((c) => [c.attrs.type, child(B, c, 'error').attrs.code]),
+  [['error', '400'], ['error', '400'], ['error', '400'], ['error', '413']]);
+  await assert.rejects(ctx.a1.sock.query({ ...appStateIq(B, [{ tag: 'collection', attrs: { name: 'regular', version: '0' } }]),
+    attrs: { to: B.S_WHATSAPP_NET, type: 'get', xmlns: 'w:sync:app:state' } }), 'type=get is an iq error');
+  assert.equal((await getJson(ctx.fw.http, '/appstate?phone=' + PHONE)).collections.regular.version, 0);
 
   // 22 patches into "regular" (A2 is stopped first: they are not real
   // app-state patches), then fetch them back 20 at a time
