@@ -24,7 +24,15 @@
 //                                  credentials first if missing): from then
 //                                  on Baileys sends active delivery
 //                                  receipts instead of type="inactive"
+//   star {jid, id, fromMe, star}   chatModify star (an app state patch;
+//                                  Baileys puts it in regular_low)
+//   pin {jid, pin}                 chatModify pin
+//   appevents                      -> {messages: [messages.update whose
+//                                  update has starred], chats: [chats.update],
+//                                  deletes: [messages.delete]}
 //   quit
+// App state MAC verification (patch and snapshot) is on: every patch our
+// gateway writes is checked by Baileys' own LTHash and MAC code.
 // BAILEYS_LOG_FILE=path: Baileys' own pino logger at debug level there.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -78,7 +86,8 @@ if (B === null) {
   process.exit(0);
 }
 const logger = await makeLogger();
-const client = { inbox: [], waiters: [], receipts: [], sock: null, user: null };
+const client = { inbox: [], waiters: [], receipts: [], sock: null, user: null,
+  stars: [], chats: [], deletes: [] };
 let fw = null;	// { ws, http, media }
 
 function textOf(m) {
@@ -129,6 +138,7 @@ function connect(authDir, phone, timeoutMs) {
         auth: state, logger, printQRInTerminal: false,
         markOnlineOnConnect: false, syncFullHistory: false,
         connectTimeoutMs: 15000, defaultQueryTimeoutMs: 15000,
+        appStateMacVerification: { patch: true, snapshot: true },
       });
       client.sock = sock;
       sock.ev.on('creds.update', saveCreds);
@@ -138,7 +148,16 @@ function connect(authDir, phone, timeoutMs) {
           client.waiters = client.waiters.filter((w) => !w(m));
         }
       });
-      sock.ev.on('messages.update', (ups) => { for (const u of ups) client.receipts.push(u); });
+      sock.ev.on('messages.update', (ups) => {
+        for (const u of ups) {
+          if (u.update && 'starred' in u.update)
+            client.stars.push({ key: u.key, starred: u.update.starred });
+          else
+            client.receipts.push(u);
+        }
+      });
+      sock.ev.on('chats.update', (ups) => { for (const u of ups) client.chats.push(u); });
+      sock.ev.on('messages.delete', (d) => { client.deletes.push(d); });
       sock.ev.on('connection.update', (u) => {
         if (u.qr && !scanned) {
           scanned = httpJson('POST', '/phone/scan', { qr: u.qr, phone });
@@ -253,6 +272,17 @@ async function handle(req) {
     await client.sock.sendPresenceUpdate('available');
     return { online: await online };
   }
+  case 'star':
+    await client.sock.chatModify({ star: { messages: [{ id: req.id,
+      fromMe: !!req.fromMe }], star: !!req.star } }, req.jid);
+    return {};
+  case 'pin':
+    await client.sock.chatModify({ pin: !!req.pin }, req.jid);
+    return {};
+  case 'appevents':
+    return { messages: client.stars, chats: client.chats.map((c) => ({
+      id: c.id, pinned: c.pinned ?? null, archived: c.archived ?? null })),
+      deletes: client.deletes };
   case 'quit':
     try { client.sock && client.sock.end(undefined); } catch (e) { /* gone */ }
     setTimeout(() => process.exit(0), 300);

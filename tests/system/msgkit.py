@@ -1,10 +1,18 @@
 """msgkit.py - what the messaging system tests share: fakewa's control API,
 pairing a device of ours through the stack (register, QR, the phone
-scans), and reading the webhooks a WebhookSink received."""
+scans), reading the webhooks a WebhookSink received, and a real Baileys
+client driven through baileys_peer_helper.mjs (BaileysPeer)."""
 import hashlib
 import hmac
 import http.client
 import json
+import os
+import queue
+import subprocess
+import threading
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def fakewa(st, method, path, body=None):
@@ -91,3 +99,79 @@ def msg_status(st, tok, h, mid):
     r = st.get("/api/message/" + mid, token=tok, headers={"deviceHash": h})
     j = r.json if isinstance(r.json, dict) else {}
     return (j.get("results") or {}).get("status")
+
+
+class BaileysPeer:
+    """baileys_peer_helper.mjs as a child: JSON lines both ways."""
+
+    def __init__(self, log_file=None):
+        env = dict(os.environ)
+        env.pop("NODE_TLS_REJECT_UNAUTHORIZED", None)
+        if log_file:
+            env["BAILEYS_LOG_FILE"] = log_file
+        self.proc = subprocess.Popen(
+            ["node", os.path.join(_HERE, "baileys_peer_helper.mjs")],
+            cwd=_HERE, env=env, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.q = {}
+        self.cv = threading.Condition()
+        self.first = queue.Queue()
+        self.stderr = []
+        self.seq = 0
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._err, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if "ready" in o:
+                self.first.put(o)
+                continue
+            with self.cv:
+                self.q[o.get("seq")] = o
+                self.cv.notify_all()
+        self.first.put({"ready": False, "error": "helper exited"})
+
+    def _err(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode("utf-8", "replace").rstrip())
+            del self.stderr[:-200]
+
+    def ready(self, timeout=330):
+        try:
+            return self.first.get(timeout=timeout)
+        except queue.Empty:
+            return {"ready": False, "error": "helper silent"}
+
+    def call(self, cmd, timeout=60, **kw):
+        self.seq += 1
+        n = self.seq
+        kw.update({"seq": n, "cmd": cmd})
+        try:
+            self.proc.stdin.write((json.dumps(kw) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError as e:
+            return {"ok": False, "error": "helper gone: %s" % e}
+        end = time.time() + timeout
+        with self.cv:
+            while n not in self.q:
+                left = end - time.time()
+                if left <= 0 or self.proc.poll() is not None:
+                    return {"ok": False, "error": "no answer to %s in %d s"
+                            " (helper rc %s)\n%s" % (
+                                cmd, timeout, self.proc.poll(),
+                                "\n".join(self.stderr[-20:]))}
+                self.cv.wait(min(left, 0.5))
+            return self.q.pop(n)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.call("quit", timeout=5)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
