@@ -237,6 +237,7 @@ main(int argc, char **argv)
 	fw_queue_flush(1);
 	fw_state_save();
 	lws_context_destroy(fw.ctx);
+	fw_appstate_free();
 	buf_free(&fw.certchain);
 	sodium_memzero(fw.root_priv, sizeof(fw.root_priv));
 	sodium_memzero(fw.int_priv, sizeof(fw.int_priv));

@@ -291,6 +291,11 @@ int		 fw_device_take_bundle(struct fw_device *d,
 
 /* fw-appstate.c: app state (syncd) keys, key share, patch store. */
 void		 fw_appstate_iq(struct fw_conn *, const struct binnode *iq);
+/* The <sync> answer to dev's w:sync:app:state iq (stores, notifies,
+ * saves), or NULL when the iq itself is bad (an iq error 400). */
+struct binnode	*fw_appstate_answer(struct fw_device *dev,
+		    const struct binnode *iq);
+void		 fw_appstate_free(void);
 /* Share the account's app-state key with companion d (pkmsg from the
  * phone); 0 or -1 with err.  id_out (may be NULL) gets the message id. */
 int		 fw_appstate_share(struct fw_device *d, char *id_out,

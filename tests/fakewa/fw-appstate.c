@@ -519,37 +519,64 @@ coll_answer(struct fw_device *dev, const struct binnode *col, int *changed)
 	return coll_fetch(dev, &a->coll[ci], name, v);
 }
 
-void
-fw_appstate_iq(struct fw_conn *c, const struct binnode *iq)
+struct binnode *
+fw_appstate_answer(struct fw_device *dev, const struct binnode *iq)
 {
 	const char *type = binnode_attr(iq, "type");
 	struct binnode *sync = binnode_child(iq, "sync"), *r, *ch;
 	size_t i, ncoll = 0;
 	int changed = 0;
 
-	if (c->dev == NULL) {
-		fw_iq_error(c, iq, "401", "not-authorized");
-		return;
-	}
 	if (sync != NULL && sync->type == BINNODE_LIST)
 		ncoll = binnode_count(sync, "collection");
-	if (type == NULL || strcmp(type, "set") != 0 || ncoll == 0 ||
-	    ncoll > AS_COLL_PER_IQ) {
-		log_warnx("conn %u: bad w:sync:app:state iq (%zu collections)",
-		    c->id, ncoll);
-		fw_iq_error(c, iq, "400", "bad-request");
-		return;
-	}
+	if (dev == NULL || type == NULL || strcmp(type, "set") != 0 ||
+	    ncoll == 0 || ncoll > AS_COLL_PER_IQ)
+		return NULL;
 	r = binnode_new("sync");
 	for (i = 0; i < sync->nchildren; i++) {
 		if (!binnode_tag_is(sync->children[i], "collection"))
 			continue;
-		ch = coll_answer(c->dev, sync->children[i], &changed);
+		ch = coll_answer(dev, sync->children[i], &changed);
 		binnode_add_child(r, &ch);
 	}
-	fw_iq_reply(c, iq, r);
 	if (changed)
 		as_save();
+	return r;
+}
+
+void
+fw_appstate_iq(struct fw_conn *c, const struct binnode *iq)
+{
+	struct binnode *r;
+
+	if (c->dev == NULL) {
+		fw_iq_error(c, iq, "401", "not-authorized");
+		return;
+	}
+	if ((r = fw_appstate_answer(c->dev, iq)) == NULL) {
+		log_warnx("conn %u: bad w:sync:app:state iq", c->id);
+		fw_iq_error(c, iq, "400", "bad-request");
+		return;
+	}
+	fw_iq_reply(c, iq, r);
+}
+
+void
+fw_appstate_free(void)
+{
+	struct fw_asacct *a;
+	size_t i;
+	int k;
+
+	while ((a = fw.appstate) != NULL) {
+		fw.appstate = a->next;
+		for (k = 0; k < FW_AS_NCOLL; k++) {
+			for (i = 0; i < a->coll[k].n; i++)
+				free(a->coll[k].p[i].data);
+			free(a->coll[k].p);
+		}
+		free(a);
+	}
 }
 
 /* ------------------------------------------------------- persistence */
