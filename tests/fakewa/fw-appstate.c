@@ -392,7 +392,8 @@ notify_others(const struct fw_device *from, const char *name, uint64_t ver)
 			continue;
 		/* only the newest version matters to a device */
 		fw_dequeue_prefix(d, prefix);
-		snprintf(id, sizeof(id), "%s%u", prefix, ++as_seq);
+		snprintf(id, sizeof(id), "%s%u.%08x", prefix, ++as_seq,
+		    randombytes_random());	/* unique across restarts */
 		n = binnode_new("notification");
 		jid_set(&j, "", JID_SERVER_PN, 0);
 		binnode_set_attr_jid(n, "from", &j);
