@@ -755,15 +755,17 @@ deliver(struct fw_device *d, const char *id, const struct binnode *n)
 	queue_save();
 }
 
-/* The device acknowledged id (ack or receipt): drop it from the queue. */
+/* Drop d's queued stanzas with this id (prefix: whose id starts so). */
 static void
-dequeue(const struct fw_device *d, const char *id)
+queue_drop(const struct fw_device *d, const char *id, int prefix)
 {
 	struct fw_qmsg **pp = &fw.queue, *q;
+	size_t n = strlen(id);
 	int changed = 0;
 
 	while ((q = *pp) != NULL) {
-		if (strcmp(q->to, d->jid) == 0 && strcmp(q->id, id) == 0) {
+		if (strcmp(q->to, d->jid) == 0 && (prefix ?
+		    strncmp(q->id, id, n) == 0 : strcmp(q->id, id) == 0)) {
 			*pp = q->next;
 			free(q->data);
 			free(q);
@@ -774,6 +776,13 @@ dequeue(const struct fw_device *d, const char *id)
 	}
 	if (changed)
 		queue_save();
+}
+
+/* The device acknowledged id (ack or receipt): drop it from the queue. */
+static void
+dequeue(const struct fw_device *d, const char *id)
+{
+	queue_drop(d, id, 0);
 }
 
 void
@@ -785,23 +794,7 @@ fw_deliver(struct fw_device *d, const char *id, const struct binnode *n)
 void
 fw_dequeue_prefix(const struct fw_device *d, const char *prefix)
 {
-	struct fw_qmsg **pp = &fw.queue, *q;
-	size_t plen = strlen(prefix);
-	int changed = 0;
-
-	while ((q = *pp) != NULL) {
-		if (strcmp(q->to, d->jid) == 0 &&
-		    strncmp(q->id, prefix, plen) == 0) {
-			*pp = q->next;
-			free(q->data);
-			free(q);
-			changed = 1;
-		} else {
-			pp = &q->next;
-		}
-	}
-	if (changed)
-		queue_save();
+	queue_drop(d, prefix, 1);
 }
 
 void
