@@ -92,6 +92,9 @@ static size_t		  nws, capws;
 static struct pending	 *pend;
 static size_t		  npend;
 static uint32_t		  next_reqid;
+/* No pending call's deadline is earlier than this (UINT64_MAX: none known),
+ * so worker_tick scans the table only when one may have passed. */
+static uint64_t		  pend_next = UINT64_MAX;
 static size_t		  nqueued;
 static size_t		  nbooting;
 
@@ -578,6 +581,14 @@ pend_find(uint32_t reqid)
 }
 
 static void
+pend_arm(struct pending *p, uint64_t deadline)
+{
+	p->deadline = deadline;
+	if (deadline < pend_next)
+		pend_next = deadline;
+}
+
+static void
 pend_release(struct pending *p)
 {
 	p->used = 0;
@@ -632,7 +643,7 @@ worker_delete(const char *hash)
 		/* Log the account out of WhatsApp before the store goes. */
 		p->internal = 1;
 		snprintf(p->hash, sizeof(p->hash), "%s", hash);
-		p->deadline = ipc_now_ms() + LOGOUT_WAIT_MS;
+		pend_arm(p, ipc_now_ms() + LOGOUT_WAIT_MS);
 		req.device = (char *)hash;
 		req.method = (char *)"GET";
 		req.path = (char *)"/app/logout";
@@ -676,7 +687,7 @@ worker_config_changed(const char *hash)
 	}
 	p->internal = 1;
 	snprintf(p->hash, sizeof(p->hash), "%s", hash);
-	p->deadline = ipc_now_ms() + 5000;
+	pend_arm(p, ipc_now_ms() + 5000);
 	o = json_object_new_object();
 	json_object_object_add(o, "url", json_object_new_string(
 	    d.webhook_url ? d.webhook_url : ""));
@@ -948,7 +959,7 @@ worker_call(const struct ipc_msg *m, const char *hash, int64_t deadline,
 	memcpy(p->cid, m->id, m->idlen);
 	p->cidlen = m->idlen;
 	p->creqid = m->hdr.reqid;
-	p->deadline = (uint64_t)deadline;
+	pend_arm(p, (uint64_t)deadline);
 	snprintf(p->hash, sizeof(p->hash), "%s", hash);
 	if (rate != NULL) {
 		p->rate = *rate;
@@ -1203,21 +1214,26 @@ worker_tick(uint64_t now)
 			break;
 		}
 	}
-	/* Calls whose deadline passed: 504. */
-	for (i = 0; pend != NULL && npend > 0 && i < PENDING_MAX; i++) {
-		if (!pend[i].used)
-			continue;
-		if (pend[i].deadline <= real) {
-			if (pend[i].internal) {
-				pend_release(&pend[i]);
+	/* Calls whose deadline passed: 504.  The table (PENDING_MAX slots)
+	 * is walked only once the earliest deadline is due, not every turn. */
+	if (pend != NULL && npend > 0 && real >= pend_next) {
+		pend_next = UINT64_MAX;
+		for (i = 0; npend > 0 && i < PENDING_MAX; i++) {
+			if (!pend[i].used)
 				continue;
-			}
-			pend_fail(&pend[i], 504, "DEVICE_TIMEOUT",
-			    "the device did not answer in time");
-		} else
-			wait = min_wait(wait, (int64_t)(pend[i].deadline -
-			    real));
+			if (pend[i].deadline <= real) {
+				if (pend[i].internal) {
+					pend_release(&pend[i]);
+					continue;
+				}
+				pend_fail(&pend[i], 504, "DEVICE_TIMEOUT",
+				    "the device did not answer in time");
+			} else if (pend[i].deadline < pend_next)
+				pend_next = pend[i].deadline;
+		}
 	}
+	if (npend > 0 && pend_next != UINT64_MAX)
+		wait = min_wait(wait, (int64_t)(pend_next - real));
 	if (nqueued > 0)
 		wait = 0;
 	return wait;
@@ -1259,4 +1275,5 @@ worker_shutdown(void)
 	free(pend);
 	pend = NULL;
 	npend = 0;
+	pend_next = UINT64_MAX;
 }
