@@ -36,7 +36,7 @@ static const char *const collections[] = {
 #define PENDING_MAX	64	/* patches held while a snapshot downloads */
 
 enum t_kind { T_SYNC, T_SEND };
-enum t_wait { W_NONE, W_FETCH, W_BLOB, W_PATCH };
+enum t_wait { W_NONE, W_FETCH, W_MEDIA_CONN, W_BLOB, W_PATCH };
 
 struct task {
 	struct task			*next;
@@ -74,6 +74,10 @@ struct syncd {
 	size_t			 npend;
 	int			 pend_more;
 	struct blob_ticket	*ticket;
+	char			 blob_path[512];	/* the snapshot's */
+	uint8_t			 blob_key[MEDIA_KEY_LEN];
+	uint8_t			 blob_sha[MEDIA_SHA256_LEN];
+	int			 blob_has_sha;
 	struct syncd_stats	 stats;
 };
 
@@ -704,15 +708,53 @@ blob_done(void *arg, int err, const char *errstr, const uint8_t *data,
 	s->emit = 1;
 }
 
+static void
+blob_start(struct syncd *s)
+{
+	struct blob_ticket *tk = xcalloc(1, sizeof(*tk));
+
+	tk->s = s;
+	if (media_download(s->media, s->blob_path, "app-state", s->blob_key,
+	    s->blob_has_sha ? s->blob_sha : NULL, APPSTATE_PATCH_MAX,
+	    blob_done, tk) != 0) {
+		free(tk);
+		task_end(s, 502, "APP_STATE_ERROR", "the app state snapshot "
+		    "could not be downloaded");
+		return;
+	}
+	s->ticket = tk;
+	s->wait = W_BLOB;
+}
+
+/* The media host for the snapshot's direct path (as for any download). */
+static void
+blob_conn_done(void *arg, const struct binnode *reply, int err)
+{
+	struct syncd *s = arg;
+	struct media_conn_info ci;
+
+	if (s->cur == NULL || s->wait != W_MEDIA_CONN)
+		return;
+	s->wait = W_NONE;
+	if (err != CONN_OK || media_conn_parse(reply, (int64_t)conn_now_ms(),
+	    &ci) != 0) {
+		task_end(s, 502, "APP_STATE_ERROR", "no media host from "
+		    "WhatsApp for the app state snapshot");
+		return;
+	}
+	media_set_conn_info(s->media, &ci);
+	blob_start(s);
+}
+
 /* The answer carries a snapshot: download it, hold the patches. */
 static void
 get_snapshot(struct syncd *s, const struct binnode *coll, int more)
 {
 	Syncd__ExternalBlobReference *ref;
 	const struct binnode *sn, *pp, *p;
-	struct blob_ticket *tk;
+	struct binnode *iq;
 	size_t i;
-	int rc;
+	int ok;
 
 	sn = binnode_child(coll, "snapshot");
 	if (s->media == NULL || sn == NULL || (sn->type != BINNODE_BYTES &&
@@ -721,6 +763,25 @@ get_snapshot(struct syncd *s, const struct binnode *coll, int more)
 	    NULL) {
 		task_end(s, 502, "APP_STATE_ERROR", "unusable app state "
 		    "snapshot");
+		return;
+	}
+	ok = ref->directpath != NULL && ref->directpath[0] == '/' &&
+	    strlen(ref->directpath) < sizeof(s->blob_path) &&
+	    ref->has_mediakey && ref->mediakey.len == MEDIA_KEY_LEN;
+	if (ok) {
+		snprintf(s->blob_path, sizeof(s->blob_path), "%s",
+		    ref->directpath);
+		memcpy(s->blob_key, ref->mediakey.data, MEDIA_KEY_LEN);
+		s->blob_has_sha = ref->has_fileencsha256 &&
+		    ref->fileencsha256.len == MEDIA_SHA256_LEN;
+		if (s->blob_has_sha)
+			memcpy(s->blob_sha, ref->fileencsha256.data,
+			    MEDIA_SHA256_LEN);
+	}
+	syncd__external_blob_reference__free_unpacked(ref, NULL);
+	if (!ok) {
+		task_end(s, 502, "APP_STATE_ERROR", "unusable app state "
+		    "snapshot reference");
 		return;
 	}
 	pend_clear(s);
@@ -736,25 +797,19 @@ get_snapshot(struct syncd *s, const struct binnode *coll, int more)
 		s->pendlen[s->npend++] = p->len;
 	}
 	s->pend_more = more;
-	rc = -1;
-	tk = xcalloc(1, sizeof(*tk));
-	tk->s = s;
-	if (ref->directpath != NULL && ref->has_mediakey &&
-	    ref->mediakey.len == MEDIA_KEY_LEN)
-		rc = media_download(s->media, ref->directpath, "app-state",
-		    ref->mediakey.data, ref->has_fileencsha256 &&
-		    ref->fileencsha256.len == MEDIA_SHA256_LEN ?
-		    ref->fileencsha256.data : NULL, APPSTATE_PATCH_MAX,
-		    blob_done, tk);
-	syncd__external_blob_reference__free_unpacked(ref, NULL);
-	if (rc != 0) {
-		free(tk);
-		task_end(s, 502, "APP_STATE_ERROR", "the app state snapshot "
-		    "could not be downloaded");
+	if (media_conn_cached(s->media) != NULL) {
+		blob_start(s);
 		return;
 	}
-	s->ticket = tk;
-	s->wait = W_BLOB;
+	if ((iq = media_conn_iq()) == NULL || conn_send_iq(s->conn, iq, 0,
+	    blob_conn_done, s) != CONN_OK) {
+		binnode_free(iq);
+		task_end(s, 503, "NOT_CONNECTED", "the device is not connected "
+		    "to WhatsApp");
+		return;
+	}
+	binnode_free(iq);
+	s->wait = W_MEDIA_CONN;
 }
 
 static const struct binnode *
