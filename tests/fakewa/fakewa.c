@@ -31,7 +31,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: fakewa -d state-dir [-p ws-port] "
 	    "[-P http-port] [-M media-port] [-r root-file] [-n refs] "
-	    "[-i ping-seconds] [-K] [-t] [-v]\n");
+	    "[-i ping-seconds] [-K] [-S] [-t] [-v]\n");
 	exit(2);
 }
 
@@ -102,7 +102,7 @@ main(int argc, char **argv)
 		fatalx("sodium_init");
 	fw.nrefs = 6;
 	fw.ping_ms = 20000;
-	while ((ch = getopt(argc, argv, "d:p:P:M:r:n:i:Ktv")) != -1) {
+	while ((ch = getopt(argc, argv, "d:p:P:M:r:n:i:KStv")) != -1) {
 		switch (ch) {
 		case 'd':
 			snprintf(fw.state_dir, sizeof(fw.state_dir), "%s",
@@ -128,6 +128,9 @@ main(int argc, char **argv)
 			break;
 		case 'K':
 			fw.no_key_share = 1;
+			break;
+		case 'S':
+			fw.as_snapshots = 1;
 			break;
 		case 't':
 			tls = 1;

@@ -136,6 +136,11 @@ struct fw_aspatch {
 struct fw_ascoll {
 	struct fw_aspatch	*p;
 	size_t			 n, cap;
+	/* the snapshot built for version snap_ver (runtime only): its
+	 * packed ExternalBlobReference, the blob is in the media host */
+	uint8_t			*snap_ref;
+	size_t			 snap_reflen;
+	size_t			 snap_ver;
 };
 
 struct fw_asacct {
@@ -195,6 +200,11 @@ struct fw {
 	uint32_t		 next_group;
 	char			 media_auth[40];
 	int			 no_key_share;	/* -K */
+	int			 as_snapshots;	/* -S: serve snapshots */
+	int			 as_snap_corrupt; /* next one has a bad MAC */
+	uint32_t		 as_snap_built;	/* snapshot blobs made */
+	uint32_t		 as_snap_served; /* <snapshot> answers */
+	uint32_t		 as_snap_downloads; /* md-app-state GETs */
 	struct fw_asacct	*appstate;	/* fw-appstate.c */
 	volatile int		 stop;
 };
@@ -289,7 +299,9 @@ uint32_t	 fw_phone_regid(const char *phone);
 int		 fw_device_take_bundle(struct fw_device *d,
 		    struct signal_bundle *b, int onetime);
 
-/* fw-appstate.c: app state (syncd) keys, key share, patch store. */
+/* fw-appstate.c: app state (syncd) keys, key share, patch store,
+ * snapshots (-S: a fetch from scratch gets the phone's SyncdSnapshot as
+ * an "app-state" media blob on the media host). */
 void		 fw_appstate_iq(struct fw_conn *, const struct binnode *iq);
 /* The <sync> answer to dev's w:sync:app:state iq (stores, notifies,
  * saves), or NULL when the iq itself is bad (an iq error 400). */
@@ -308,6 +320,8 @@ struct json_object *fw_appstate_json(const char *phone, char *err,
 		    size_t errlen);
 struct json_object *fw_appstate_patches_json(const char *phone,
 		    const char *name, uint64_t from, char *err, size_t errlen);
+/* GET /appstate/snapshots: the switch and the counters. */
+struct json_object *fw_appstate_snapshots_json(void);
 
 /* fw-tls.c: self-signed certificate + key paths (made once). */
 int		 fw_tls_files(char *cert, size_t clen, char *key, size_t klen);

@@ -19,11 +19,21 @@
  * SyncdPatch: fakewa never decrypts one (the MACs are the clients'
  * business, which is why two independent clients can check each other).
  * Kept in <state-dir>/appstate.json (base64, written atomically).
+ *
+ * Snapshots (-S or POST /appstate/snapshots): a fetch with
+ * return_snapshot="true" of a collection with patches is answered as the
+ * real server does for a device syncing from scratch: the phone (which
+ * holds the key) decodes every stored patch with waproc's appstate.c,
+ * keeps the last SET record of each live index MAC, and sends a
+ * SyncdSnapshot{version, records, mac, keyId} as an "app-state" media
+ * blob on the media host; the answer carries its ExternalBlobReference in
+ * <snapshot>.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <json-c/json.h>
@@ -35,6 +45,7 @@
 #include "syncd.pb-c.h"
 #include "wa.pb-c.h"
 #include "../../waproc/appstate.h"
+#include "../../waproc/media-crypto.h"
 #include "../../waproc/padding.h"
 #include "../../waproc/signal-keys.h"
 #include "../../waproc/signal-session.h"
@@ -487,12 +498,306 @@ coll_fetch(struct fw_device *dev, struct fw_ascoll *c, const char *name,
 	return r;
 }
 
+/* --------------------------------------------------------- snapshots */
+
+/* The account's key for waproc's decoder (arg: the phone number). */
+static int
+as_getkey(void *arg, const uint8_t *id, size_t idlen,
+    struct appstate_keys *out)
+{
+	uint8_t kd[32], kid[AS_KEYID_LEN];
+	int rc = APPSTATE_ENOKEY;
+
+	as_key(arg, kd, kid);
+	if (idlen == AS_KEYID_LEN && memcmp(id, kid, AS_KEYID_LEN) == 0) {
+		appstate_expand_keys(kd, sizeof(kd), out);
+		rc = 0;
+	}
+	sodium_memzero(kd, sizeof(kd));
+	return rc;
+}
+
+/* The live records: index MAC -> the last SET's record (in a patch). */
+struct snap_live {
+	Syncd__SyncdRecord	**rec;
+	size_t			  n, cap;
+};
+
+static size_t
+live_find(const struct snap_live *l, const uint8_t *imac)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (memcmp(l->rec[i]->index->blob.data, imac,
+		    APPSTATE_MAC_LEN) == 0)
+			return i;
+	return l->n;
+}
+
+/* One verified patch's mutations, in order, on the live set. */
+static int
+live_apply(struct snap_live *l, const Syncd__SyncdPatch *sp)
+{
+	const Syncd__SyncdMutation *m;
+	Syncd__SyncdRecord *r;
+	size_t i, k;
+
+	for (i = 0; i < sp->n_mutations; i++) {
+		m = sp->mutations[i];
+		r = m->record;
+		if (r == NULL || r->index == NULL || !r->index->has_blob ||
+		    r->index->blob.len != APPSTATE_MAC_LEN)
+			return -1;
+		k = live_find(l, r->index->blob.data);
+		if (m->has_operation &&
+		    m->operation == SYNCD__SYNCD_MUTATION__SYNCD_OPERATION__REMOVE) {
+			if (k < l->n) {
+				memmove(l->rec + k, l->rec + k + 1,
+				    (l->n - k - 1) * sizeof(*l->rec));
+				l->n--;
+			}
+			continue;
+		}
+		if (k < l->n) {
+			l->rec[k] = r;
+			continue;
+		}
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 64;
+			l->rec = xreallocarray(l->rec, l->cap, sizeof(*l->rec));
+		}
+		l->rec[l->n++] = r;
+	}
+	return 0;
+}
+
+/*
+ * The packed SyncdSnapshot of collection c at its current version, or
+ * NULL when a stored patch does not verify (they are the clients'; junk
+ * patches are accepted, see coll_patch).  corrupt: flip a byte of its
+ * MAC (POST /appstate/snapshots {"corrupt_next": true}).
+ */
+static uint8_t *
+snap_plain(const char *phone, const char *name, const struct fw_ascoll *c,
+    int corrupt, size_t *outlen, size_t *nrec)
+{
+	Syncd__SyncdSnapshot ss = SYNCD__SYNCD_SNAPSHOT__INIT;
+	Syncd__SyncdVersion sv = SYNCD__SYNCD_VERSION__INIT;
+	Syncd__KeyId ki = SYNCD__KEY_ID__INIT;
+	Syncd__SyncdPatch **sp;
+	struct appstate_state st;
+	struct appstate_keys keys;
+	struct snap_live live = { NULL, 0, 0 };
+	uint8_t kd[32], kid[AS_KEYID_LEN], mac[APPSTATE_MAC_LEN], *out = NULL;
+	size_t k;
+	int rc = 0;
+
+	sp = xcalloc(c->n, sizeof(*sp));
+	appstate_state_init(&st, name);
+	for (k = 0; k < c->n && rc == 0; k++) {
+		rc = appstate_apply_patch(&st, c->p[k].data, c->p[k].len, 0,
+		    as_getkey, (void *)phone, NULL, NULL);
+		if (rc != 0) {
+			log_warnx("appstate: %s %s: patch v%zu does not verify "
+			    "(%s): no snapshot", phone, name, k + 1,
+			    appstate_strerror(rc));
+			break;
+		}
+		if ((sp[k] = syncd__syncd_patch__unpack(NULL, c->p[k].len,
+		    c->p[k].data)) == NULL || live_apply(&live, sp[k]) != 0) {
+			log_warnx("appstate: %s %s: patch v%zu: bad records",
+			    phone, name, k + 1);
+			rc = -1;
+		}
+	}
+	if (rc == 0 && (live.n != st.nentries || st.version != c->n)) {
+		log_warnx("appstate: %s %s: %zu records for %zu entries at "
+		    "v%llu: no snapshot", phone, name, live.n, st.nentries,
+		    (unsigned long long)st.version);
+		rc = -1;
+	}
+	if (rc == 0) {
+		as_key(phone, kd, kid);
+		appstate_expand_keys(kd, sizeof(kd), &keys);
+		sodium_memzero(kd, sizeof(kd));
+		appstate_snapshot_mac(&st, &keys, mac);
+		sodium_memzero(&keys, sizeof(keys));
+		if (corrupt)
+			mac[APPSTATE_MAC_LEN / 2] ^= 0x5a;
+		sv.has_version = 1;
+		sv.version = st.version;
+		ki.has_id = 1;
+		ki.id.data = kid;
+		ki.id.len = sizeof(kid);
+		ss.version = &sv;
+		ss.n_records = live.n;
+		ss.records = live.rec;
+		ss.has_mac = 1;
+		ss.mac.data = mac;
+		ss.mac.len = sizeof(mac);
+		ss.keyid = &ki;
+		*outlen = syncd__syncd_snapshot__get_packed_size(&ss);
+		out = xmalloc(*outlen ? *outlen : 1);
+		syncd__syncd_snapshot__pack(&ss, out);
+		*nrec = live.n;
+	}
+	for (k = 0; k < c->n; k++)
+		if (sp[k] != NULL)
+			syncd__syncd_patch__free_unpacked(sp[k], NULL);
+	free(sp);
+	free(live.rec);
+	appstate_state_free(&st);
+	return out;
+}
+
+/*
+ * Encrypt the snapshot as media kind "app-state" with a fresh media key,
+ * store it on the media host (<state-dir>/media/md-app-state-<token>,
+ * GET /mms-dl/md-app-state/<token>) and return the packed
+ * ExternalBlobReference, or NULL.
+ */
+static uint8_t *
+snap_upload(const uint8_t *plain, size_t plen, size_t *reflen)
+{
+	Syncd__ExternalBlobReference ref = SYNCD__EXTERNAL_BLOB_REFERENCE__INIT;
+	uint8_t mkey[MEDIA_KEY_LEN], fsha[MEDIA_SHA256_LEN],
+	    fencsha[MEDIA_SHA256_LEN], tok[16], *body = NULL, *out = NULL;
+	char hex[33], dir[PATH_MAX + 16], file[PATH_MAX + 64], dp[80],
+	    handle[48];
+	size_t blen = 0;
+	FILE *f;
+
+	randombytes_buf(mkey, sizeof(mkey));
+	randombytes_buf(tok, sizeof(tok));
+	fw_hex(tok, sizeof(tok), hex);
+	if (media_crypto_encrypt(mkey, media_crypto_info("app-state"), plain,
+	    plen, &body, &blen, fsha, fencsha) != 0) {
+		log_warnx("appstate: snapshot: cannot encrypt");
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%s/media", fw.state_dir);
+	(void)mkdir(dir, 0700);
+	snprintf(file, sizeof(file), "%s/md-app-state-%s", dir, hex);
+	if ((f = fopen(file, "wb")) == NULL) {
+		log_warn("%s", file);
+		goto out;
+	}
+	if (fwrite(body, 1, blen, f) != blen) {
+		log_warn("%s", file);
+		fclose(f);
+		goto out;
+	}
+	if (fclose(f) != 0) {
+		log_warn("%s", file);
+		goto out;
+	}
+	/* like an upload's, the direct path carries a query */
+	snprintf(dp, sizeof(dp), "/mms-dl/md-app-state/%s?fakewa=1", hex);
+	snprintf(handle, sizeof(handle), "fakewa-snapshot-%.16s", hex);
+	ref.has_mediakey = 1;
+	ref.mediakey.data = mkey;
+	ref.mediakey.len = sizeof(mkey);
+	ref.directpath = dp;
+	ref.handle = handle;
+	ref.has_filesizebytes = 1;
+	ref.filesizebytes = plen;
+	ref.has_filesha256 = 1;
+	ref.filesha256.data = fsha;
+	ref.filesha256.len = sizeof(fsha);
+	ref.has_fileencsha256 = 1;
+	ref.fileencsha256.data = fencsha;
+	ref.fileencsha256.len = sizeof(fencsha);
+	*reflen = syncd__external_blob_reference__get_packed_size(&ref);
+	out = xmalloc(*reflen);
+	syncd__external_blob_reference__pack(&ref, out);
+	log_info("appstate: snapshot blob %s (%zu bytes, %zu plain)", dp, blen,
+	    plen);
+out:
+	sodium_memzero(mkey, sizeof(mkey));
+	free(body);
+	return out;
+}
+
+/*
+ * <collection name version="<current>" has_more_patches="false">
+ * <snapshot>ExternalBlobReference</snapshot></collection>, or NULL when
+ * no snapshot can be made (the caller serves patches).  The blob is
+ * cached per collection and version; a corrupted one is not.
+ */
+static struct binnode *
+coll_snapshot(struct fw_device *dev, struct fw_ascoll *c, const char *name)
+{
+	struct binnode *r;
+	uint8_t *plain, *ref;
+	size_t plen = 0, reflen = 0, nrec = 0;
+	char v[24];
+	int corrupt = fw.as_snap_corrupt, cached;
+
+	cached = !corrupt && c->snap_ref != NULL && c->snap_ver == c->n;
+	if (!cached) {
+		if ((plain = snap_plain(dev->phone, name, c, corrupt, &plen,
+		    &nrec)) == NULL)
+			return NULL;
+		ref = snap_upload(plain, plen, &reflen);
+		free(plain);
+		if (ref == NULL)
+			return NULL;
+		fw.as_snap_built++;
+		if (corrupt) {
+			fw.as_snap_corrupt = 0;
+			log_info("appstate: %s %s: snapshot v%zu made with a "
+			    "corrupted MAC (as asked)", dev->jid, name, c->n);
+		} else {
+			free(c->snap_ref);
+			c->snap_ref = ref;
+			c->snap_reflen = reflen;
+			c->snap_ver = c->n;
+		}
+	} else {
+		ref = c->snap_ref;
+		reflen = c->snap_reflen;
+	}
+	r = coll_node(name);
+	snprintf(v, sizeof(v), "%zu", c->n);
+	binnode_set_attrs(r, "version", v, "has_more_patches", "false", NULL);
+	binnode_set_bytes(binnode_add_new(r, "snapshot"), ref, reflen);
+	if (ref != c->snap_ref)
+		free(ref);
+	fw.as_snap_served++;
+	log_info("appstate: %s %s: snapshot v%zu served (%s%s)", dev->jid,
+	    name, c->n, cached ? "cached" : "built", corrupt ? ", corrupted" :
+	    "");
+	if (!cached)
+		log_info("appstate: %s %s: snapshot v%zu holds %zu records",
+		    dev->jid, name, c->n, nrec);
+	return r;
+}
+
+struct json_object *
+fw_appstate_snapshots_json(void)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "enabled",
+	    json_object_new_boolean(fw.as_snapshots));
+	json_object_object_add(o, "corrupt_next",
+	    json_object_new_boolean(fw.as_snap_corrupt));
+	json_object_object_add(o, "built",
+	    json_object_new_int64(fw.as_snap_built));
+	json_object_object_add(o, "served",
+	    json_object_new_int64(fw.as_snap_served));
+	json_object_object_add(o, "downloads",
+	    json_object_new_int64(fw.as_snap_downloads));
+	return o;
+}
+
 static struct binnode *
 coll_answer(struct fw_device *dev, const struct binnode *col, int *changed)
 {
 	const char *name = binnode_attr(col, "name");
 	const char *rs = binnode_attr(col, "return_snapshot");
-	struct binnode *patch = NULL;
+	struct binnode *patch = NULL, *r;
 	struct fw_asacct *a;
 	uint64_t v;
 	size_t i, npatch = 0;
@@ -515,8 +820,12 @@ coll_answer(struct fw_device *dev, const struct binnode *col, int *changed)
 	a = acct_get(dev->phone, 1);
 	if (patch != NULL)
 		return coll_patch(dev, &a->coll[ci], name, v, patch, changed);
-	if (rs != NULL && strcmp(rs, "true") == 0)
+	if (rs != NULL && strcmp(rs, "true") == 0) {
 		v = 0;
+		if (fw.as_snapshots && a->coll[ci].n > 0 &&
+		    (r = coll_snapshot(dev, &a->coll[ci], name)) != NULL)
+			return r;
+	}
 	return coll_fetch(dev, &a->coll[ci], name, v);
 }
 
@@ -575,6 +884,7 @@ fw_appstate_free(void)
 			for (i = 0; i < a->coll[k].n; i++)
 				free(a->coll[k].p[i].data);
 			free(a->coll[k].p);
+			free(a->coll[k].snap_ref);
 		}
 		free(a);
 	}

@@ -9,6 +9,8 @@
  *   "participants"}
  *   GET  /appstate?phone=   GET /appstate/patches?phone=&name=[&from=]
  *   POST /appstate/share?jid= (or {"jid"})
+ *   GET  /appstate/snapshots   POST /appstate/snapshots {"enabled"?,
+ *   "corrupt_next"?}
  * Bodies are capped at 64 KiB; every answer is JSON.  The same callback
  * serves the media host (a third vhost, HTTPS): POST /mms/<type>/<token>
  * ?auth= stores an encrypted blob (16 MiB cap), GET /mms-dl/<type>/<token>
@@ -278,6 +280,8 @@ handle_get(struct lws *wsi, const char *path)
 	if (strcmp(path, "/appstate") == 0 ||
 	    strcmp(path, "/appstate/patches") == 0)
 		return appstate_get(wsi, path);
+	if (strcmp(path, "/appstate/snapshots") == 0)
+		return reply(wsi, 200, fw_appstate_snapshots_json());
 	if (strcmp(path, "/messages") == 0) {
 		v = lws_get_urlarg_by_name(wsi, "jid=", arg, sizeof(arg));
 		return reply(wsi, 200, fw_messages_json(v));
@@ -399,6 +403,10 @@ media_download(struct lws *wsi, const char *path)
 	    tok);
 	if ((f = fopen(file, "rb")) == NULL)
 		return reply_error(wsi, 404, "no such media");
+	if (strcmp(type, "md-app-state") == 0) {
+		fw.as_snap_downloads++;
+		log_info("media: app state snapshot %s downloaded", path);
+	}
 	buf_init(&b, MEDIA_MAX);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		if (buf_append(&b, chunk, n) != 0)
@@ -407,6 +415,38 @@ media_download(struct lws *wsi, const char *path)
 	rc = reply_bytes(wsi, b.data ? b.data : chunk, b.len);
 	buf_free(&b);
 	return rc;
+}
+
+/*
+ * POST /appstate/snapshots {"enabled": bool, "corrupt_next": bool}
+ * (either or both): serve snapshots to fetches from scratch; make the
+ * next snapshot built with a corrupted MAC (test only).  Answers the
+ * new setting.
+ */
+static int
+appstate_snapshots(struct lws *wsi, struct json_object *req)
+{
+	struct json_object *e = NULL, *c = NULL, *o;
+
+	(void)json_object_object_get_ex(req, "enabled", &e);
+	(void)json_object_object_get_ex(req, "corrupt_next", &c);
+	if ((e == NULL && c == NULL) ||
+	    (e != NULL && !json_object_is_type(e, json_type_boolean)) ||
+	    (c != NULL && !json_object_is_type(c, json_type_boolean))) {
+		json_object_put(req);
+		return reply_error(wsi, 400, "enabled or corrupt_next "
+		    "(booleans) required");
+	}
+	if (e != NULL)
+		fw.as_snapshots = json_object_get_boolean(e);
+	if (c != NULL)
+		fw.as_snap_corrupt = json_object_get_boolean(c);
+	json_object_put(req);
+	log_info("appstate: snapshots %s%s", fw.as_snapshots ? "on" : "off",
+	    fw.as_snap_corrupt ? ", the next one corrupted" : "");
+	o = fw_appstate_snapshots_json();
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	return reply(wsi, 200, o);
 }
 
 static int
@@ -425,6 +465,8 @@ handle_post(struct lws *wsi, const char *path, struct buf *body)
 			json_object_put(req);
 		return reply_error(wsi, 400, "body must be a JSON object");
 	}
+	if (strcmp(path, "/appstate/snapshots") == 0)
+		return appstate_snapshots(wsi, req);
 	o = json_object_new_object();
 	if (strcmp(path, "/phone/scan") == 0) {
 		a = jstr(req, "qr");

@@ -11,8 +11,20 @@
  *     stale base gets 409 (appstate_apply_answer: APPSTATE_ESERVER), a
  *     fetch answer applies with every MAC checked (appstate_apply_answer),
  *     pages of FW_AS_FETCH_MAX, malformed iqs;
+ *   snapshots (-S): a fetch from scratch of regular_low (pin, star,
+ *     unstar over it, a REMOVE of the pin) gets <snapshot> with an
+ *     ExternalBlobReference; the blob on the media host decrypts as
+ *     "app-state" media (media_crypto_decrypt with both hashes) and
+ *     verifies with appstate_apply_snapshot to the uploader's LTHash and
+ *     version, live records only; cached per version; corrupt_next gives
+ *     one APPSTATE_ESNAPSHOTMAC then the good one again; a new patch
+ *     gives a new snapshot that a patch-following client agrees with;
+ *     an empty collection and unverifiable (junk) patches still answer
+ *     with patches;
  *   appstate.json: free + load gives the same patches back.
  */
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,7 +36,9 @@
 #include "fakewa.h"
 #include "log.h"
 #include "wa.pb-c.h"
+#include "syncd.pb-c.h"
 #include "../../waproc/appstate.h"
+#include "../../waproc/media-crypto.h"
 #include "../../waproc/padding.h"
 #include "../../waproc/signal-keys.h"
 #include "../../waproc/signal-session.h"
@@ -304,6 +318,252 @@ test_patches(void)
 	queue_clear();
 }
 
+/* One mutation as a patch from c1 on *cur (moved to the new state). */
+static int
+upload_mut(const char *name, struct appstate_state *cur,
+    struct appstate_mutation *mut)
+{
+	struct appstate_state next;
+	struct appstate_keys keys;
+	struct binnode *sync = NULL, *col;
+	uint8_t *patch = NULL, kid[32];
+	size_t plen;
+	char v[24];
+	int ok;
+
+	derive("fakewa appstate keyid ", kid);
+	if (getkey(NULL, kid, 6, &keys) != 0 || appstate_build_patch(cur,
+	    &keys, kid, 6, mut, 1, NULL, &patch, &plen, &next) != 0) {
+		appstate_mutation_clear(mut);
+		return -1;
+	}
+	appstate_mutation_clear(mut);
+	col = upload(name, cur->version, patch, plen, &sync);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)next.version);
+	ok = col != NULL && binnode_attr(col, "version") != NULL &&
+	    strcmp(binnode_attr(col, "version"), v) == 0;
+	binnode_free(sync);
+	free(patch);
+	appstate_state_free(cur);
+	*cur = next;
+	return ok ? 0 : -1;
+}
+
+/* c2 fetches name from scratch: fakewa's <sync> answer. */
+static struct binnode *
+fetch_scratch(const char *name)
+{
+	struct binnode *iq = appstate_fetch_iq(name, 0), *sync;
+
+	binnode_set_attr(iq, "id", "t3");
+	sync = fw_appstate_answer(c2.d, iq);
+	binnode_free(iq);
+	return sync;
+}
+
+/*
+ * What a client does with a <snapshot>: unpack the reference, take the
+ * blob from the media host's store by its direct path, check both hashes
+ * and the MAC while decrypting it as "app-state" media, and apply it.
+ * *ref_out (may be NULL) gets a copy of the reference bytes.
+ */
+static int
+apply_snapshot_answer(const struct binnode *sync, struct appstate_state *rx,
+    size_t *nrec, uint8_t **ref_out, size_t *reflen)
+{
+	const struct binnode *col, *sn;
+	Syncd__ExternalBlobReference *ref = NULL;
+	Syncd__SyncdSnapshot *ss;
+	uint8_t *body = NULL, *plain = NULL;
+	size_t blen = 0, plen = 0;
+	char type[32], tok[64], file[PATH_MAX + 128];
+	FILE *f;
+	long sz;
+	int rc = -100;
+
+	col = sync != NULL ? binnode_child(sync, "collection") : NULL;
+	sn = col != NULL ? binnode_child(col, "snapshot") : NULL;
+	if (sn == NULL || sn->type != BINNODE_BYTES || (ref =
+	    syncd__external_blob_reference__unpack(NULL, sn->len, sn->data)) ==
+	    NULL || ref->directpath == NULL || !ref->has_mediakey ||
+	    ref->mediakey.len != MEDIA_KEY_LEN || !ref->has_fileencsha256 ||
+	    !ref->has_filesha256 || ref->handle == NULL ||
+	    sscanf(ref->directpath, "/mms-dl/%31[a-z-]/%63[0-9a-f]?fakewa=1",
+	    type, tok) != 2 || strcmp(type, "md-app-state") != 0)
+		goto out;
+	if (ref_out != NULL) {
+		*ref_out = malloc(sn->len);
+		memcpy(*ref_out, sn->data, sn->len);
+		*reflen = sn->len;
+	}
+	snprintf(file, sizeof(file), "%s/media/%s-%s", fw.state_dir, type,
+	    tok);
+	if ((f = fopen(file, "rb")) == NULL)
+		goto out;
+	if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) <= 0 ||
+	    sz > (long)APPSTATE_PATCH_MAX || fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		goto out;
+	}
+	body = malloc((size_t)sz);
+	blen = fread(body, 1, (size_t)sz, f);
+	fclose(f);
+	rc = -101;
+	if (blen != (size_t)sz || media_crypto_decrypt(ref->mediakey.data,
+	    media_crypto_info("app-state"), body, blen,
+	    ref->fileencsha256.data, ref->filesha256.data, &plain, &plen) != 0)
+		goto out;
+	rc = -102;
+	if (!ref->has_filesizebytes || ref->filesizebytes != plen)
+		goto out;
+	if ((ss = syncd__syncd_snapshot__unpack(NULL, plen, plain)) != NULL) {
+		*nrec = ss->n_records;
+		syncd__syncd_snapshot__free_unpacked(ss, NULL);
+	}
+	rc = appstate_apply_snapshot(rx, plain, plen, getkey, NULL, NULL,
+	    NULL);
+out:
+	if (ref != NULL)
+		syncd__external_blob_reference__free_unpacked(ref, NULL);
+	free(body);
+	free(plain);
+	return rc;
+}
+
+static void
+test_snapshot(void)
+{
+	struct appstate_state cur, rx, follow;
+	struct appstate_mutation mut;
+	struct binnode *sync, *col, *iq;
+	uint8_t *ref1 = NULL, *ref2 = NULL;
+	size_t nrec = 0, l1 = 0, l2 = 0;
+	uint32_t built;
+	int more = -1;
+	const char *name = APPSTATE_REGULAR_LOW;
+
+	/* v1 pin, v2 star, v3 unstar (overwrite), v4 REMOVE of the pin */
+	appstate_state_init(&cur, name);
+	T_EQ_INT(appstate_pin(CHAT, 1, 1700000000010, &mut), 0, "pin");
+	T_EQ_INT(upload_mut(name, &cur, &mut), 0, "v1");
+	T_EQ_INT(appstate_star(CHAT, "3EB0SNAP1", 1, NULL, 1, 1700000000011,
+	    &mut), 0, "star");
+	T_EQ_INT(upload_mut(name, &cur, &mut), 0, "v2");
+	T_EQ_INT(appstate_star(CHAT, "3EB0SNAP1", 1, NULL, 0, 1700000000012,
+	    &mut), 0, "unstar");
+	T_EQ_INT(upload_mut(name, &cur, &mut), 0, "v3");
+	T_EQ_INT(appstate_pin(CHAT, 0, 1700000000013, &mut), 0, "unpin");
+	mut.op = APPSTATE_REMOVE;
+	T_EQ_INT(upload_mut(name, &cur, &mut), 0, "v4 (REMOVE)");
+	T_EQ_INT(cur.version, 4, "uploader at v4");
+
+	/* off (the default): patches, as before */
+	T_EQ_INT(fw.as_snapshots, 0, "off by default");
+	sync = fetch_scratch(name);
+	col = sync ? binnode_child(sync, "collection") : NULL;
+	T_OK(col && binnode_child(col, "snapshot") == NULL &&
+	    binnode_child(col, "patches") != NULL, "off: patches");
+	binnode_free(sync);
+
+	fw.as_snapshots = 1;
+	sync = fetch_scratch(name);
+	col = sync ? binnode_child(sync, "collection") : NULL;
+	T_EQ_STR(col ? binnode_attr(col, "version") : NULL, "4", "version");
+	T_EQ_STR(col ? binnode_attr(col, "has_more_patches") : NULL, "false",
+	    "no more");
+	T_OK(col && binnode_child(col, "patches") == NULL, "no <patches>");
+	appstate_state_init(&rx, name);
+	T_EQ_INT(appstate_apply_answer(&rx, sync, getkey, NULL, &more, NULL,
+	    NULL), APPSTATE_EEXTERNAL, "waproc: a snapshot to download");
+	T_EQ_INT(apply_snapshot_answer(sync, &rx, &nrec, &ref1, &l1), 0,
+	    "the blob decrypts and the snapshot MAC verifies");
+	binnode_free(sync);
+	T_EQ_INT(rx.version, 4, "snapshot at v4");
+	T_EQ_INT(nrec, 1, "one live record (the unstarred star)");
+	T_EQ_INT(rx.nentries, 1, "one entry");
+	T_EQ_MEM(rx.hash, APPSTATE_HASH_LEN, cur.hash, APPSTATE_HASH_LEN,
+	    "the uploader's LTHash");
+	T_EQ_INT(fw.as_snap_built, 1, "built once");
+	T_EQ_INT(fw.as_snap_served, 1, "served once");
+
+	/* cached for the same version */
+	sync = fetch_scratch(name);
+	appstate_state_free(&rx);
+	appstate_state_init(&rx, name);
+	T_EQ_INT(apply_snapshot_answer(sync, &rx, &nrec, &ref2, &l2), 0,
+	    "again");
+	binnode_free(sync);
+	T_EQ_MEM(ref2, l2, ref1, l1, "the same reference (cached)");
+	T_EQ_INT(fw.as_snap_built, 1, "not built again");
+	free(ref2);
+	ref2 = NULL;
+
+	/* corrupt_next: one bad MAC, then the good one again */
+	fw.as_snap_corrupt = 1;
+	sync = fetch_scratch(name);
+	appstate_state_free(&rx);
+	appstate_state_init(&rx, name);
+	T_EQ_INT(apply_snapshot_answer(sync, &rx, &nrec, NULL, NULL),
+	    APPSTATE_ESNAPSHOTMAC, "corrupted: snapshot MAC mismatch");
+	binnode_free(sync);
+	T_EQ_INT(rx.version, 0, "nothing applied");
+	T_EQ_INT(fw.as_snap_corrupt, 0, "only the next one");
+	sync = fetch_scratch(name);
+	T_EQ_INT(apply_snapshot_answer(sync, &rx, &nrec, &ref2, &l2), 0,
+	    "then a good one");
+	binnode_free(sync);
+	T_EQ_MEM(ref2, l2, ref1, l1, "the cached one");
+	free(ref2);
+	ref2 = NULL;
+
+	/* a new patch: a new snapshot; a client that followed the patches
+	 * and one that took the snapshot agree, and both take v6 */
+	T_EQ_INT(appstate_star(CHAT, "3EB0SNAP2", 0, NULL, 1, 1700000000014,
+	    &mut), 0, "star 2");
+	T_EQ_INT(upload_mut(name, &cur, &mut), 0, "v5");
+	built = fw.as_snap_built;
+	sync = fetch_scratch(name);
+	appstate_state_free(&rx);
+	appstate_state_init(&rx, name);
+	T_EQ_INT(apply_snapshot_answer(sync, &rx, &nrec, &ref2, &l2), 0,
+	    "v5 snapshot");
+	binnode_free(sync);
+	T_OK(l2 != l1 || memcmp(ref1, ref2, l1) != 0, "a new blob");
+	T_EQ_INT(fw.as_snap_built, built + 1, "built for v5");
+	T_EQ_INT(rx.version, 5, "at v5");
+	T_EQ_INT(nrec, 2, "two live records");
+	T_EQ_MEM(rx.hash, APPSTATE_HASH_LEN, cur.hash, APPSTATE_HASH_LEN,
+	    "LTHash at v5");
+	appstate_state_copy(&follow, &rx);
+	T_EQ_INT(appstate_star(CHAT, "3EB0SNAP2", 0, NULL, 0, 1700000000015,
+	    &mut), 0, "unstar 2");
+	T_EQ_INT(upload_mut(name, &cur, &mut), 0, "v6");
+	iq = appstate_fetch_iq(name, 5);
+	sync = fw_appstate_answer(c2.d, iq);
+	binnode_free(iq);
+	T_EQ_INT(appstate_apply_answer(&follow, sync, getkey, NULL, &more,
+	    NULL, NULL), 0, "v6 verifies on top of the snapshot state");
+	binnode_free(sync);
+	T_EQ_INT(follow.version, 6, "at v6");
+	T_EQ_MEM(follow.hash, APPSTATE_HASH_LEN, cur.hash, APPSTATE_HASH_LEN,
+	    "LTHash at v6");
+
+	/* an empty collection: as before (no snapshot, version 0) */
+	sync = fetch_scratch(APPSTATE_CRITICAL_BLOCK);
+	col = sync ? binnode_child(sync, "collection") : NULL;
+	T_OK(col && binnode_child(col, "snapshot") == NULL &&
+	    binnode_child(col, "patches") == NULL, "empty: nothing");
+	T_EQ_STR(col ? binnode_attr(col, "version") : NULL, "0", "v0");
+	binnode_free(sync);
+
+	free(ref1);
+	free(ref2);
+	appstate_state_free(&rx);
+	appstate_state_free(&follow);
+	appstate_state_free(&cur);
+	queue_clear();
+}
+
 static void
 test_paging_and_junk(void)
 {
@@ -326,10 +586,14 @@ test_paging_and_junk(void)
 		binnode_free(sync);
 	}
 	T_EQ_INT(queued(c2.d, "ss-regular-"), 1, "one server_sync kept");
+	/* snapshots on (test_snapshot): junk patches do not verify at the
+	 * phone, so the answer is patches */
 	iq = appstate_fetch_iq(APPSTATE_REGULAR, 0);
 	sync = fw_appstate_answer(c2.d, iq);
 	binnode_free(iq);
 	col = sync ? binnode_child(sync, "collection") : NULL;
+	T_OK(fw.as_snapshots && col && binnode_child(col, "snapshot") == NULL,
+	    "no snapshot of unverifiable patches");
 	ps = col ? binnode_child(col, "patches") : NULL;
 	T_EQ_INT(ps ? binnode_count(ps, "patch") : 0, FW_AS_FETCH_MAX,
 	    "a page");
@@ -361,7 +625,7 @@ test_paging_and_junk(void)
 	T_EQ_STR(col && binnode_child(col, "error") ? binnode_attr(
 	    binnode_child(col, "error"), "code") : NULL, "400", "not protobuf");
 	binnode_free(sync);
-	iq = appstate_fetch_iq(APPSTATE_REGULAR_LOW, 5);
+	iq = appstate_fetch_iq(APPSTATE_REGULAR_LOW, 50);
 	sync = fw_appstate_answer(c1.d, iq);
 	binnode_free(iq);
 	col = sync ? binnode_child(sync, "collection") : NULL;
@@ -405,10 +669,32 @@ test_persist(void)
 	T_OK(fw_appstate_json("12", err, sizeof(err)) == NULL, "bad phone");
 }
 
+/* Remove the snapshot blobs (dir/media/md-app-state-*). */
+static void
+media_clean(const char *dir)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/media", dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "md-app-state-", 13) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/media/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/media", dir);
+	rmdir(path);
+}
+
 int
 main(int argc, char **argv)
 {
-	char dir[] = "/tmp/test_fakewa_appstate.XXXXXX", path[64];
+	char dir[] = "/tmp/test_fakewa_appstate.XXXXXX", path[PATH_MAX];
 
 	t_init(argc, argv);
 	log_init("test_fakewa_appstate", LOG_LVL_WARN);
@@ -419,6 +705,7 @@ main(int argc, char **argv)
 	companion_add(&c2, 2);
 	T_RUN(test_key_share);
 	T_RUN(test_patches);
+	T_RUN(test_snapshot);
 	T_RUN(test_paging_and_junk);
 	T_RUN(test_persist);
 	fw_appstate_free();
@@ -429,6 +716,7 @@ main(int argc, char **argv)
 	signal_keypair_clear(&c2.ident);
 	snprintf(path, sizeof(path), "%s/appstate.json", dir);
 	unlink(path);
+	media_clean(dir);
 	snprintf(path, sizeof(path), "%s/state.json", dir);
 	unlink(path);
 	rmdir(dir);
