@@ -2,9 +2,12 @@
 // Baileys 7 clients against tests/fakewa: load Baileys, start / stop
 // fakewa (parses its "fakewa ready" line), the control API, a client
 // with an event log, QR pairing through POST /phone/scan, polling.
+// redirectMediaHost: Baileys' downloads from its default media host go to
+// fakewa's instead.
 // Environment: FAKEWA_BIN, FAKEWA_LOG=1 (fakewa's stderr), FAKEWA_VERBOSE=1
 // (-v), BAILEYS_LOG=1 (Baileys warnings and errors).  Test-only.
 import { spawn, spawnSync } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -175,4 +178,60 @@ export function untilConnected(fw, jid, want = true) {
     const d = (await getJson(fw.http, '/devices')).devices.find((x) => x.jid === jid);
     return d && d.connected === want;
   }, jid + (want ? ' connected' : ' disconnected'), 10000);
+}
+
+// TEST ONLY.  Baileys fetches a blob named by a direct path alone (an
+// app-state snapshot's ExternalBlobReference has no url) from
+// https://mmg.whatsapp.net<directPath> (DEF_MEDIA_HOST) with the global
+// fetch.  This wraps globalThis.fetch in this process so that GETs to
+// that host go to fakewa's HTTPS media host on 127.0.0.1:<media_port>
+// (from GET /root) with certificate checks off for that loopback request
+// only; every other request goes to the real fetch untouched.  Calling
+// it again points the redirect at another fakewa.  Returns { port,
+// hits: [paths fetched] }.
+let mediaRedirect = null;
+let realFetch = null;
+
+function loopbackGet(url, init) {
+  const hdrs = {};
+  const h = init && init.headers;
+  if (h && typeof h.forEach === 'function' && !Array.isArray(h)) h.forEach((v, k) => { hdrs[k] = v; });
+  else if (Array.isArray(h)) for (const [k, v] of h) hdrs[k] = v;
+  else if (h) Object.assign(hdrs, h);
+  const path = url.pathname + url.search;
+  mediaRedirect.hits.push(path);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({
+      host: '127.0.0.1', port: mediaRedirect.port, path, method: (init && init.method) || 'GET',
+      headers: hdrs, rejectUnauthorized: false, // fakewa's self-signed loopback certificate
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(new Response(Buffer.concat(chunks), {
+        status: res.statusCode,
+        headers: { 'content-type': res.headers['content-type'] || 'application/octet-stream' },
+      })));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function redirectMediaHost(fw, host = 'mmg.whatsapp.net') {
+  const r = await getJson(fw.http, '/root');
+  mediaRedirect = { port: r.media_port, host, hits: [] };
+  if (realFetch === null) {
+    realFetch = globalThis.fetch;
+    globalThis.fetch = (input, init) => {
+      let url = null;
+      try {
+        url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+      } catch (e) { /* not ours */ }
+      if (mediaRedirect && url && url.protocol === 'https:' && url.hostname === mediaRedirect.host)
+        return loopbackGet(url, init);
+      return realFetch(input, init);
+    };
+  }
+  return mediaRedirect;
 }

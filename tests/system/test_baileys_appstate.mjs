@@ -16,7 +16,16 @@
 //    carrying its SyncdPatch.version;
 //  * a fakewa restart keeps the collections (and a new patch goes on top);
 //  * fakewa -K shares nothing by itself; POST /appstate/share does, also
-//    to a stopped client that gets it from the offline queue.
+//    to a stopped client that gets it from the offline queue;
+//  * snapshots (fakewa -S, POST /appstate/snapshots): after companion 1
+//    starred, pinned, archived, muted and unstarred (an overwrite), a NEW
+//    companion's sync from scratch (Baileys' initial app state sync) gets
+//    a <snapshot> per collection, downloads the blob from "mmg.whatsapp.net"
+//    (redirected to fakewa's media host by the harness), verifies it
+//    (no LTHash warning, its version = fakewa's, the pin / archive / mute
+//    emitted), then companion 1's unpin (overwriting a snapshot record)
+//    and a new star verify on top of the snapshot state; a snapshot with
+//    a corrupted MAC is noticed (Baileys warns), the next one is good.
 // Loopback only.  Run: node --test tests/system/test_baileys_appstate.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,11 +34,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   fakewaBin, loadBaileys, startFakewa, stopFakewa, post, getJson, sleep, until,
-  pairClient, reconnectClient, endClient, untilConnected,
+  pairClient, reconnectClient, endClient, untilConnected, redirectMediaHost,
 } from './fakewa_harness.mjs';
 
 const PHONE = '15550004444';
 const PHONE_K = '15550005555';
+const PHONE_S = '15550006666';
+const ALL_COLLECTIONS = ['critical_block', 'critical_unblock_low', 'regular_high', 'regular_low', 'regular'];
 const CHAT = '15550007777@s.whatsapp.net';
 const MAC_ON = { appStateMacVerification: { patch: true, snapshot: true } };
 
@@ -38,9 +49,10 @@ after(() => { setTimeout(() => process.exit(), 2000).unref(); });
 const ctx = {};
 
 async function shutdown() {
-  for (const c of [ctx.a1, ctx.a2, ctx.k1]) endClient(c);
+  for (const c of [ctx.a1, ctx.a2, ctx.k1, ctx.s1, ctx.s3]) endClient(c);
   await stopFakewa(ctx.fw);
   await stopFakewa(ctx.fwk);
+  await stopFakewa(ctx.fws);
   if (ctx.state) {
     if (!process.env.KEEP_STATE) rmSync(ctx.state, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     else console.error('state kept in', ctx.state, '\n', ctx.fw && ctx.fw.log());
@@ -309,4 +321,107 @@ test('fakewa -K: no automatic key share; POST /appstate/share reaches a stopped 
   // now it can patch
   await ctx.k1.sock.chatModify({ pin: true }, CHAT);
   assert.equal((await getJson(ctx.fwk.http, '/appstate?phone=' + PHONE_K)).collections.regular_low.version, 1);
+});
+
+test('snapshots: a new companion syncs from a verified snapshot, then patches on top', { timeout: 180000 }, async (t) => {
+  if (!existsSync(fakewaBin)) { t.skip('build/bin/fakewa not built'); return; }
+  const B = ctx.B || await loadBaileys();
+  if (B === null) { t.skip('baileys could not be imported or installed'); return; }
+  if (!ctx.state) ctx.state = mkdtempSync(join(tmpdir(), 'fakewa-appstate-'));
+  ctx.fws = await startFakewa(join(ctx.state, 'fws'), { ws: 0, http: 0, media: 0 }, ['-S']);
+  const fw = ctx.fws;
+  B.WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(fw.root, 'hex');
+  // the switch: -S turned it on; the route answers the new setting
+  assert.equal((await getJson(fw.http, '/appstate/snapshots')).enabled, true, '-S');
+  let sw = await post(fw.http, '/appstate/snapshots', { enabled: false });
+  assert.equal(sw.status, 200);
+  assert.equal(sw.body.enabled, false);
+  assert.equal((await post(fw.http, '/appstate/snapshots', { enabled: 'yes' })).status, 400);
+  assert.equal((await post(fw.http, '/appstate/snapshots', {})).status, 400);
+  sw = await post(fw.http, '/appstate/snapshots', { enabled: true });
+  assert.equal(sw.body.enabled, true);
+  assert.equal(sw.body.served, 0);
+
+  const redirect = await redirectMediaHost(fw);
+  ctx.s1 = await pairClient(B, fw, join(ctx.state, 's1'), PHONE_S, 'S1', MAC_ON);
+  const as = await getJson(fw.http, '/appstate?phone=' + PHONE_S);
+  const keyIdB64 = b64(as.key_id);
+  await until(() => storedKey(ctx.s1, keyIdB64), 'S1 stores the key', 30000);
+  await until(() => ctx.s1.sock.authState.creds.myAppStateKeyId === keyIdB64, 'S1 myAppStateKeyId');
+
+  // companion 1's history: star, pin, archive, mute, unstar (an overwrite)
+  const msgId = '3EB0SNAPSHOT00000001';
+  const msg2 = '3EB0SNAPSHOT00000002';
+  const ts = Math.floor(Date.now() / 1000);
+  await ctx.s1.sock.chatModify({ star: { messages: [{ id: msgId, fromMe: true }], star: true } }, CHAT);
+  await ctx.s1.sock.chatModify({ pin: true }, CHAT);
+  await ctx.s1.sock.chatModify({ archive: true, lastMessages: [{ key: { remoteJid: CHAT, id: msgId, fromMe: true }, messageTimestamp: ts }] }, CHAT);
+  await ctx.s1.sock.chatModify({ mute: Date.now() + 8 * 3600 * 1000 }, CHAT);
+  await ctx.s1.sock.chatModify({ star: { messages: [{ id: msgId, fromMe: true }], star: false } }, CHAT);
+  const v1 = (await getJson(fw.http, '/appstate?phone=' + PHONE_S)).collections;
+  assert.equal(v1.regular_low.version, 4, 'star, pin, archive, unstar');
+  assert.equal(v1.regular_high.version, 1, 'mute');
+  assert.equal((await getJson(fw.http, '/appstate/snapshots')).served, 0, 'patch uploads get no snapshot');
+
+  // a NEW companion: its sync of every collection from scratch (version
+  // 0, return_snapshot="true") gets snapshots.  (Baileys' doAppStateSync
+  // runs this with isInitialSync = true once a history sync arrived,
+  // which fakewa does not send; that flag also holds chat updates back
+  // until the history names the chat, so the test asks without it.)
+  ctx.s3 = await pairClient(B, fw, join(ctx.state, 's3'), PHONE_S, 'S3', MAC_ON);
+  await until(() => storedKey(ctx.s3, keyIdB64), 'S3 stores the key', 30000);
+  await until(() => ctx.s3.sock.authState.creds.myAppStateKeyId === keyIdB64, 'S3 myAppStateKeyId');
+  countServerSync(ctx.s3);
+  const s3 = ctx.s3;
+  await s3.sock.resyncAppState(ALL_COLLECTIONS, false);
+  const sn = await getJson(fw.http, '/appstate/snapshots');
+  assert.equal(sn.served, 2, 'a snapshot each for regular_low and regular_high: ' + JSON.stringify(sn));
+  assert.equal(sn.built, 2);
+  assert.equal(sn.downloads, 2, 'both blobs downloaded from the media host');
+  assert.equal(redirect.hits.length, 2, 'mmg.whatsapp.net redirected twice: ' + JSON.stringify(redirect.hits));
+  for (const h of redirect.hits) assert.match(h, /^\/mms-dl\/md-app-state\/[0-9a-f]{32}\?fakewa=1$/);
+  const appWarn = (c) => c.problems.filter((l) => /patch|LTHash|mac|app state|sync|snapshot/i.test(l));
+  assert.deepEqual(appWarn(s3), [], 'S3 verified both snapshots (no LTHash / MAC warning)');
+  let st = await s3.sock.authState.keys.get('app-state-sync-version', ['regular_low', 'regular_high']);
+  assert.equal(st.regular_low.version, 4, "S3's regular_low at fakewa's version");
+  assert.equal(st.regular_high.version, 1, "S3's regular_high at fakewa's version");
+  assert.equal(Object.keys(st.regular_low.indexValueMap).length, 3, 'star (latest), pin, archive records');
+  assert.equal(Object.keys(st.regular_high.indexValueMap).length, 1, 'the mute record');
+  // the records' effects are emitted
+  await until(() => event(s3, 'chats.update', (ups) => ups.some((u) => u.id === CHAT && typeof u.pinned === 'number' && u.pinned > 0)),
+    () => 'S3: pinned from the snapshot ' + JSON.stringify(s3.events.filter(([n]) => n !== 'creds.update')).slice(0, 1500), 40000);
+  assert.ok(event(s3, 'chats.update', (ups) => ups.some((u) => u.id === CHAT && u.archived === true)), 'S3: archived from the snapshot');
+  assert.ok(event(s3, 'chats.update', (ups) => ups.some((u) => u.id === CHAT && typeof u.muteEndTime === 'number' && u.muteEndTime > 0)), 'S3: muted from the snapshot');
+  assert.ok(event(s3, 'messages.update', (ups) => ups.some((u) => u.key.id === msgId && u.update.starred === false)), 'S3: the star record is the latest one (unstarred)');
+  assert.ok(!event(s3, 'messages.update', (ups) => ups.some((u) => u.key.id === msgId && u.update.starred === true)), 'S3: the overwritten star is not in the snapshot');
+
+  // companion 1 patches on: an overwrite of a snapshot record (unpin) and
+  // a new star; S3 hears server_sync and verifies them on the snapshot state
+  await ctx.s1.sock.chatModify({ pin: false }, CHAT);
+  await until(() => event(s3, 'chats.update', (ups) => ups.some((u) => u.id === CHAT && !u.pinned && 'pinned' in u)), 'S3 sees the unpin');
+  await ctx.s1.sock.chatModify({ star: { messages: [{ id: msg2, fromMe: true }], star: true } }, CHAT);
+  await until(() => event(s3, 'messages.update', (ups) => ups.some((u) => u.key.id === msg2 && u.update.starred === true)), 'S3 sees the new star');
+  assert.ok(s3.serverSync >= 2, 'through server_sync: ' + s3.serverSync);
+  await until(async () => (await s3.sock.authState.keys.get('app-state-sync-version', ['regular_low'])).regular_low.version === 6, 'S3 at v6');
+  assert.deepEqual(appWarn(s3), [], 'the patches verified on top of the snapshot (patch MAC, LTHash)');
+  assert.equal((await getJson(fw.http, '/appstate/snapshots')).served, 2, 'incremental fetches get patches');
+
+  // a snapshot with a corrupted MAC is noticed (Baileys warns and goes
+  // on), the next one verifies again
+  const drop = async (name) => s3.sock.authState.keys.set({ 'app-state-sync-version': { [name]: null } });
+  assert.equal((await post(fw.http, '/appstate/snapshots', { corrupt_next: true })).body.corrupt_next, true);
+  await drop('regular_low');
+  await s3.sock.resyncAppState(['regular_low'], false);
+  assert.equal((await getJson(fw.http, '/appstate/snapshots')).corrupt_next, false, 'only the next one');
+  assert.ok(s3.problems.some((l) => /LTHash verification failed on snapshot/.test(l)),
+    'S3 saw the bad snapshot MAC: ' + JSON.stringify(appWarn(s3)));
+  const nbad = appWarn(s3).length;
+  await drop('regular_low');
+  await s3.sock.resyncAppState(['regular_low'], false);
+  assert.equal(appWarn(s3).length, nbad, 'the next snapshot verifies: ' + JSON.stringify(appWarn(s3).slice(nbad)));
+  st = await s3.sock.authState.keys.get('app-state-sync-version', ['regular_low']);
+  assert.equal(st.regular_low.version, 6);
+  const fin = await getJson(fw.http, '/appstate/snapshots');
+  assert.equal(fin.served, 4);
+  assert.equal(fin.downloads, 4);
 });
