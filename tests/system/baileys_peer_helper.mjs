@@ -32,7 +32,10 @@
 //                                  deletes: [messages.delete]}
 //   quit
 // App state MAC verification (patch and snapshot) is on: every patch our
-// gateway writes is checked by Baileys' own LTHash and MAC code.
+// gateway writes is checked by Baileys' own LTHash and MAC code.  Once
+// paired, Baileys' downloads from mmg.whatsapp.net (an app-state snapshot
+// blob, named by a direct path only) go to fakewa's media host
+// (fakewa_harness.mjs redirectMediaHost; test only).
 // BAILEYS_LOG_FILE=path: Baileys' own pino logger at debug level there.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -40,6 +43,7 @@ import { createInterface } from 'node:readline';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { redirectMediaHost } from './fakewa_harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -235,6 +239,7 @@ async function handle(req) {
     if (root.status !== 200 || !/^[0-9a-f]{64}$/.test(root.body.root || ''))
       throw new Error('GET /root: ' + JSON.stringify(root));
     B.WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(root.body.root, 'hex');
+    await redirectMediaHost(fw);
     await connect(req.auth, req.phone, req.timeout || 60000);
     return { user: client.user };
   }
