@@ -136,11 +136,16 @@ main_read_body(FCGX_Request *fr, struct request *req, size_t n)
 	return got == n ? 0 : -1;
 }
 
-static void
+/*
+ * Returns 1 when the whole request body was read (or none was expected), so
+ * that the connection may be closed at once (main_worker).
+ */
+static int
 main_one(struct app *a, FCGX_Request *fr, struct request *req,
     struct response *resp, struct buf *head)
 {
 	uint64_t t0 = ipc_mono_ms();
+	int consumed = 0;
 
 	if (request_begin(req, fr->envp, a->body_max, a->upload_max,
 	    a->trusted, resp) == 0) {
@@ -152,9 +157,12 @@ main_one(struct app *a, FCGX_Request *fr, struct request *req,
 				reply_error(resp, 0, "INCOMPLETE_BODY",
 				    "Request body shorter than "
 				    "Content-Length");
-			else
+			else {
+				consumed = 1;
 				app_run(a, req, resp);
-		}
+			}
+		} else
+			consumed = req->content_length <= 0;
 		app_end(a, req, resp);
 	} else {
 		a->nrequests++;
@@ -169,6 +177,7 @@ main_one(struct app *a, FCGX_Request *fr, struct request *req,
 	log_debug("%s %s -> %d (%llu ms)", req->method_str ? req->method_str :
 	    "?", req->path, resp->status,
 	    (unsigned long long)(ipc_mono_ms() - t0));
+	return consumed;
 }
 
 static void main_worker(struct app *, int, int) __attribute__((noreturn));
@@ -213,7 +222,17 @@ main_worker(struct app *a, int listenfd, int index)
 		sigprocmask(SIG_BLOCK, &busy, NULL);
 		request_reset(&req);
 		reply_reset(&resp);
-		main_one(a, &fr, &req, &resp, &head);
+		/*
+		 * libfcgi closes a connection by shutdown(), then reading
+		 * until the web server closes its end (up to 2 s): a worker
+		 * waits for the web server's turn before it can accept the
+		 * next request.  That drain is only needed when input is
+		 * left unread; once stdin is at its end (its closing empty
+		 * record read), the connection is detached and just closed.
+		 */
+		if (main_one(a, &fr, &req, &resp, &head) &&
+		    FCGX_GetChar(fr.in) == EOF)
+			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 		sigprocmask(SIG_UNBLOCK, &busy, NULL);
 	}
