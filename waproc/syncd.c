@@ -68,7 +68,6 @@ struct syncd {
 	struct task		*cur;
 	enum t_wait		 wait;
 	struct appstate_state	 saved, st, next;
-	int			 emit;		/* report applied mutations */
 	uint8_t			*pend[PENDING_MAX];	/* after a snapshot */
 	size_t			 pendlen[PENDING_MAX];
 	size_t			 npend;
@@ -239,7 +238,7 @@ getkey(void *arg, const uint8_t *id, size_t idlen, struct appstate_keys *out)
 
 /* The local effect of one mutation (in the open transaction). */
 static int
-apply_one(struct syncd *s, const struct appstate_mutation *mu)
+apply_one(struct syncd *s, const struct appstate_mutation *mu, int emit)
 {
 	Syncd__SyncActionValue *v = NULL;
 	json_object *ev = NULL;
@@ -252,7 +251,7 @@ apply_one(struct syncd *s, const struct appstate_mutation *mu)
 	if (set && (v = syncd__sync_action_value__unpack(NULL,
 	    mu->value_len, mu->value)) == NULL)
 		goto out;	/* not ours to judge: keep the sync going */
-	if (s->emit) {
+	if (emit) {
 		ev = json_object_new_object();
 		json_object_object_add(ev, "collection",
 		    json_object_new_string(s->st.name));
@@ -327,11 +326,13 @@ out:
 
 /*
  * Store `next` over `saved` with the mutations' effects, in one
- * transaction; then saved = next.  0 or -1 (nothing stored).
+ * transaction; then saved = next.  The first `quiet` mutations (a
+ * snapshot's, our own patch) make no live event.  0 or -1 (nothing
+ * stored).
  */
 static int
 persist(struct syncd *s, const struct appstate_state *next,
-    const struct appstate_mutation *muts, size_t n)
+    const struct appstate_mutation *muts, size_t n, size_t quiet)
 {
 	size_t i;
 
@@ -340,7 +341,7 @@ persist(struct syncd *s, const struct appstate_state *next,
 	if (store_as_state_save(s->store, &s->saved, next) != 0)
 		goto fail;
 	for (i = 0; i < n; i++)
-		if (apply_one(s, &muts[i]) != 0)
+		if (apply_one(s, &muts[i], i >= quiet) != 0)
 			goto fail;
 	if (store_commit(s->store) != 0)
 		return -1;
@@ -530,8 +531,7 @@ patch_done(void *arg, const struct binnode *reply, int err)
 		    "app state patch");
 		return;
 	}
-	s->emit = 0;
-	if (persist(s, &s->next, &s->cur->mut, 1) != 0) {
+	if (persist(s, &s->next, &s->cur->mut, 1, 1) != 0) {
 		task_end(s, 500, "INTERNAL_ERROR", "app state store error");
 		return;
 	}
@@ -649,12 +649,12 @@ apply_pending(struct syncd *s, struct appstate_mutation **all, size_t *nall)
 /* After an answer (or snapshot) was applied to st: keep it, go on. */
 static void
 applied(struct syncd *s, int rc, struct appstate_mutation *muts,
-    size_t nmuts, int more)
+    size_t nmuts, size_t quiet, int more)
 {
 	int prc;
 
 	/* what verified is kept even when a later patch failed */
-	prc = persist(s, &s->st, muts, nmuts);
+	prc = persist(s, &s->st, muts, nmuts, quiet);
 	appstate_mutations_free(muts, nmuts);
 	if (prc != 0) {
 		task_end(s, 500, "INTERNAL_ERROR", "app state store error");
@@ -680,7 +680,7 @@ blob_done(void *arg, int err, const char *errstr, const uint8_t *data,
 	struct blob_ticket *tk = arg;
 	struct syncd *s = tk->s;
 	struct appstate_mutation *muts = NULL;
-	size_t nmuts = 0;
+	size_t nmuts = 0, nsnap;
 	int rc;
 
 	free(tk);
@@ -697,15 +697,12 @@ blob_done(void *arg, int err, const char *errstr, const uint8_t *data,
 		    "could not be downloaded");
 		return;
 	}
-	s->emit = 0;	/* a whole snapshot is not news */
 	rc = appstate_apply_snapshot(&s->st, data, len, getkey, s, &muts,
 	    &nmuts);
-	if (rc == 0) {
-		s->emit = 1;
+	nsnap = nmuts;		/* a whole snapshot is not news */
+	if (rc == 0)
 		rc = apply_pending(s, &muts, &nmuts);
-	}
-	applied(s, rc, muts, nmuts, s->pend_more);
-	s->emit = 1;
+	applied(s, rc, muts, nmuts, nsnap, s->pend_more);
 }
 
 static void
@@ -854,7 +851,6 @@ fetch_done(void *arg, const struct binnode *reply, int err)
 		synced(s);	/* the server has no such collection yet */
 		return;
 	}
-	s->emit = 1;
 	rc = appstate_apply_answer(&s->st, reply, getkey, s, &more, &muts,
 	    &nmuts);
 	if (rc == APPSTATE_EEXTERNAL && coll != NULL &&
@@ -869,7 +865,7 @@ fetch_done(void *arg, const struct binnode *reply, int err)
 		    "state sync with an error");
 		return;
 	}
-	applied(s, rc, muts, nmuts, more);
+	applied(s, rc, muts, nmuts, 0, more);
 }
 
 static void
