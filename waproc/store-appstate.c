@@ -13,17 +13,6 @@
 #include "store.h"
 #include "store-appstate.h"
 
-static int
-sa_done(struct store *s, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc != SQLITE_DONE)
-		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
-	store_finish(s, st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* Copy a blob column into out[max]; 0 or -1 (too long). */
 static int
 sa_blob(sqlite3_stmt *st, int col, uint8_t *out, size_t max, size_t *len)
@@ -60,7 +49,7 @@ store_as_key_put(struct store *s, const uint8_t *id, size_t idlen,
 	else
 		sqlite3_bind_null(st, 3);
 	sqlite3_bind_int64(st, 4, ts);
-	return sa_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -174,7 +163,7 @@ mac_put(struct store *s, const char *name, const struct appstate_entry *e)
 	    SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, e->value_mac, APPSTATE_MAC_LEN,
 	    SQLITE_STATIC);
-	return sa_done(s, st);
+	return store_step_done(s, st);
 }
 
 static int
@@ -188,7 +177,7 @@ mac_del(struct store *s, const char *name, const struct appstate_entry *e)
 	store_bind_text(st, 1, name);
 	sqlite3_bind_blob(st, 2, e->index_mac, APPSTATE_MAC_LEN,
 	    SQLITE_STATIC);
-	return sa_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -207,7 +196,7 @@ store_as_state_save(struct store *s, const struct appstate_state *old,
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)next->version);
 	sqlite3_bind_blob(st, 3, next->hash, sizeof(next->hash),
 	    SQLITE_STATIC);
-	if (sa_done(s, st) != 0)
+	if (store_step_done(s, st) != 0)
 		return -1;
 	/* both sorted by index MAC: one merge walk writes the difference */
 	while (i < old->nentries || j < next->nentries) {
@@ -245,13 +234,13 @@ store_as_state_drop(struct store *s, const char *name)
 	    "?1")) == NULL)
 		return -1;
 	store_bind_text(st, 1, name);
-	if (sa_done(s, st) != 0)
+	if (store_step_done(s, st) != 0)
 		return -1;
 	if ((st = store_prepare(s, "DELETE FROM app_state_versions WHERE "
 	    "name = ?1")) == NULL)
 		return -1;
 	store_bind_text(st, 1, name);
-	return sa_done(s, st);
+	return store_step_done(s, st);
 }
 
 /* Run a one-row statement on (chat, id); the id alone when chat matches
@@ -268,7 +257,7 @@ msg_exec(struct store *s, const char *sql_chat, const char *sql_id,
 	store_bind_text(st, 1, chat);
 	store_bind_text(st, 2, id);
 	sqlite3_bind_int(st, 3, v);
-	if (sa_done(s, st) != 0)
+	if (store_step_done(s, st) != 0)
 		return -1;
 	if (sqlite3_changes(store_db(s)) > 0)
 		return 0;
@@ -276,7 +265,7 @@ msg_exec(struct store *s, const char *sql_chat, const char *sql_id,
 		return -1;
 	store_bind_text(st, 2, id);
 	sqlite3_bind_int(st, 3, v);
-	if (sa_done(s, st) != 0)
+	if (store_step_done(s, st) != 0)
 		return -1;
 	return sqlite3_changes(store_db(s)) > 0 ? 0 : 1;
 }
@@ -344,7 +333,7 @@ store_chat_set(struct store *s, const char *chat, const char *column,
 	store_bind_text(st, 1, chat);
 	sqlite3_bind_int64(st, 2, value);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
-	return sa_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -359,5 +348,5 @@ store_contact_name(struct store *s, const char *jid, const char *name)
 	store_bind_text(st, 1, jid);
 	store_bind_text(st, 2, name);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
-	return sa_done(s, st);
+	return store_step_done(s, st);
 }

@@ -17,17 +17,6 @@
 #include "store-sig.h"
 #include "xmalloc.h"
 
-static int
-ss_done(struct store *s, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc != SQLITE_DONE)
-		log_warnx("store: %s", sqlite3_errmsg(store_db(s)));
-	store_finish(s, st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* One blob column of the single row sql selects (binds a, b). */
 static int
 ss_blob_get(struct store *s, const char *sql, const char *a, const char *b,
@@ -85,7 +74,7 @@ store_session_put(struct store *s, const char *addr, const uint8_t *p,
 	store_bind_text(st, 1, addr);
 	sqlite3_bind_blob(st, 2, p, (int)len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, (int64_t)ipc_now_ms());
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -97,7 +86,7 @@ store_session_delete(struct store *s, const char *addr)
 	    NULL)
 		return -1;
 	store_bind_text(st, 1, addr);
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -137,7 +126,7 @@ store_identity_put(struct store *s, const char *addr, const uint8_t key[32])
 	store_bind_text(st, 1, addr);
 	sqlite3_bind_blob(st, 2, key, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, (int64_t)ipc_now_ms());
-	if (ss_done(s, st) != 0)
+	if (store_step_done(s, st) != 0)
 		return -1;
 	return rc == 0 ? 2 : 0;
 }
@@ -177,7 +166,7 @@ store_prekey_delete(struct store *s, uint32_t id)
 	if ((st = store_prepare(s, "DELETE FROM prekeys WHERE id = ?")) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -203,7 +192,7 @@ store_sender_key_put(struct store *s, const char *group, const char *sender,
 	store_bind_text(st, 2, sender);
 	sqlite3_bind_blob(st, 3, p, (int)len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 4, (int64_t)ipc_now_ms());
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -232,7 +221,7 @@ store_sk_shared_add(struct store *s, const char *group, const char *addr)
 		return -1;
 	store_bind_text(st, 1, group);
 	store_bind_text(st, 2, addr);
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -244,7 +233,7 @@ store_sk_shared_clear(struct store *s, const char *group)
 	    "group_id = ?")) == NULL)
 		return -1;
 	store_bind_text(st, 1, group);
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 int
@@ -260,7 +249,7 @@ store_lid_put(struct store *s, const char *lid, const char *pn)
 	store_bind_text(st, 1, lid);
 	store_bind_text(st, 2, pn);
 	sqlite3_bind_int64(st, 3, (int64_t)ipc_now_ms());
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 static int
@@ -369,7 +358,7 @@ store_chat_touch(struct store *s, const char *chat, int64_t ts_s,
 	sqlite3_bind_int64(st, 3, ts_s);
 	sqlite3_bind_int(st, 4, incoming ? 1 : 0);
 	sqlite3_bind_int64(st, 5, (int64_t)ipc_now_ms());
-	return ss_done(s, st);
+	return store_step_done(s, st);
 }
 
 static void

@@ -223,6 +223,17 @@ store_close(struct store *s)
 }
 
 int
+store_step_done(struct store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE)
+		log_warnx("store: %s", sqlite3_errmsg(s->db));
+	store_finish(s, st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
 store_begin(struct store *s)
 {
 	return store_step_once(s, "BEGIN IMMEDIATE");

@@ -29,6 +29,9 @@ struct sqlite3_stmt *store_prepare(struct store *, const char *sql);
 void		 store_bind_text(struct sqlite3_stmt *, int i, const char *v);
 /* Done with a statement of store_prepare (never sqlite3_finalize it). */
 void		 store_finish(struct store *, struct sqlite3_stmt *);
+/* Step a write statement of store_prepare to its end and finish it: 0, or
+ * -1 (logged). */
+int		 store_step_done(struct store *, struct sqlite3_stmt *);
 
 int		 store_begin(struct store *);
 int		 store_commit(struct store *);

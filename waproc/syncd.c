@@ -474,6 +474,23 @@ kick(struct syncd *s)
 	fetch(s);
 }
 
+/* Send an IQ the current task waits for (iq freed); a connection that
+ * cannot take it ends the task with 503.  0 sent, -1 ended. */
+static int
+task_iq(struct syncd *s, struct binnode *iq, conn_iq_cb cb, enum t_wait w)
+{
+	if (iq == NULL || s->conn == NULL || conn_send_iq(s->conn, iq, 0, cb,
+	    s) != CONN_OK) {
+		binnode_free(iq);
+		task_end(s, 503, "NOT_CONNECTED", "the device is not connected "
+		    "to WhatsApp");
+		return -1;
+	}
+	binnode_free(iq);
+	s->wait = w;
+	return 0;
+}
+
 /* ------------------------------------------------------------ sending */
 
 static void
@@ -569,15 +586,7 @@ send_patch(struct syncd *s)
 	}
 	iq = appstate_patch_iq(s->st.name, s->st.version, patch, plen);
 	free(patch);
-	if (iq == NULL || conn_send_iq(s->conn, iq, 0, patch_done, s) !=
-	    CONN_OK) {
-		binnode_free(iq);
-		task_end(s, 503, "NOT_CONNECTED", "the device is not connected "
-		    "to WhatsApp");
-		return;
-	}
-	binnode_free(iq);
-	s->wait = W_PATCH;
+	(void)task_iq(s, iq, patch_done, W_PATCH);
 }
 
 /* ------------------------------------------------------------ fetching */
@@ -749,7 +758,6 @@ get_snapshot(struct syncd *s, const struct binnode *coll, int more)
 {
 	Syncd__ExternalBlobReference *ref;
 	const struct binnode *sn, *pp, *p;
-	struct binnode *iq;
 	size_t i;
 	int ok;
 
@@ -798,15 +806,7 @@ get_snapshot(struct syncd *s, const struct binnode *coll, int more)
 		blob_start(s);
 		return;
 	}
-	if ((iq = media_conn_iq()) == NULL || conn_send_iq(s->conn, iq, 0,
-	    blob_conn_done, s) != CONN_OK) {
-		binnode_free(iq);
-		task_end(s, 503, "NOT_CONNECTED", "the device is not connected "
-		    "to WhatsApp");
-		return;
-	}
-	binnode_free(iq);
-	s->wait = W_MEDIA_CONN;
+	(void)task_iq(s, media_conn_iq(), blob_conn_done, W_MEDIA_CONN);
 }
 
 static const struct binnode *
@@ -871,18 +871,8 @@ fetch_done(void *arg, const struct binnode *reply, int err)
 static void
 fetch(struct syncd *s)
 {
-	struct binnode *iq;
-
-	iq = appstate_fetch_iq(s->st.name, s->st.version);
-	if (iq == NULL || s->conn == NULL || conn_send_iq(s->conn, iq, 0,
-	    fetch_done, s) != CONN_OK) {
-		binnode_free(iq);
-		task_end(s, 503, "NOT_CONNECTED", "the device is not connected "
-		    "to WhatsApp");
-		return;
-	}
-	binnode_free(iq);
-	s->wait = W_FETCH;
+	(void)task_iq(s, appstate_fetch_iq(s->st.name, s->st.version),
+	    fetch_done, W_FETCH);
 }
 
 /* ------------------------------------------------------------ events */
