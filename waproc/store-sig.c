@@ -377,11 +377,14 @@ store_chats_json(struct store *s, int limit, int offset, const char *search)
 	json_object *a, *o;
 	int rc;
 
-	if ((st = store_prepare(s, "SELECT jid, name, last_message_ts, unread, "
-	    "archived, pinned, muted_until, ephemeral FROM chats WHERE (?3 IS "
-	    "NULL OR jid LIKE '%' || ?3 || '%' OR name LIKE '%' || ?3 || '%') "
-	    "ORDER BY pinned DESC, last_message_ts DESC LIMIT ?1 OFFSET ?2")) ==
-	    NULL)
+	/* a chat without a name of its own shows the address-book name
+	 * (app state) or the push name of the contact */
+	if ((st = store_prepare(s, "SELECT c.jid, COALESCE(c.name, k.name, "
+	    "k.push_name) AS n, c.last_message_ts, c.unread, c.archived, "
+	    "c.pinned, c.muted_until, c.ephemeral FROM chats c LEFT JOIN "
+	    "contacts k ON k.jid = c.jid WHERE (?3 IS NULL OR c.jid LIKE '%' || "
+	    "?3 || '%' OR n LIKE '%' || ?3 || '%') ORDER BY c.pinned DESC, "
+	    "c.last_message_ts DESC LIMIT ?1 OFFSET ?2")) == NULL)
 		return NULL;
 	sqlite3_bind_int(st, 1, limit);
 	sqlite3_bind_int(st, 2, offset);

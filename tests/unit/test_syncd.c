@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -19,6 +20,7 @@
 #include "store.h"
 #include "store-appstate.h"
 #include "store-msg.h"
+#include "store-sig.h"
 #include "syncd.h"
 #include "wa.pb-c.h"
 #include "xmalloc.h"
@@ -249,7 +251,8 @@ test_effects(void)
 {
 	struct store *s = open_store("effects");
 	struct store_msg sm;
-	const char *chat = "15550001111@s.whatsapp.net";
+	json_object *chats;
+	const char *chat = "15550001111@s.whatsapp.net", *js;
 
 	memset(&sm, 0, sizeof(sm));
 	sm.chat = chat;
@@ -277,6 +280,20 @@ test_effects(void)
 	T_EQ_INT(store_chat_set(s, chat, "name; DROP TABLE chats", 1), -1,
 	    "unknown column refused");
 	T_EQ_INT(store_contact_name(s, chat, "Ann"), 0, "contact name");
+	chats = store_chats_json(s, 10, 0, NULL);
+	js = chats != NULL ? json_object_to_json_string_ext(chats,
+	    JSON_C_TO_STRING_PLAIN) : "NULL";
+	T_OK(strstr(js, "\"name\":\"Ann\"") != NULL &&
+	    strstr(js, "\"pinned\":true") != NULL &&
+	    strstr(js, "\"archived\":true") != NULL &&
+	    strstr(js, "\"muted_until\":-1") != NULL,
+	    "the chat list shows the address-book name, pin, archive, mute: "
+	    "%s", js);
+	json_object_put(chats);
+	chats = store_chats_json(s, 10, 0, "Ann");
+	T_OK(chats != NULL && json_object_array_length(chats) == 1,
+	    "search finds the chat by that name");
+	json_object_put(chats);
 	T_EQ_INT(store_contact_name(s, chat, NULL), 0, "cleared");
 	store_close(s);
 }
