@@ -178,15 +178,64 @@ worker_exit_cause(int st, char *out, size_t len)
 
 /* ---- the table ---- */
 
+/*
+ * Index of ws by device hash (open addressing, linear probing, at most half
+ * full): w_find runs for every message from a waproc and every device
+ * call, and a host holds thousands of devices.  Rebuilt whenever a worker
+ * is removed (rare) or the table grows.
+ */
+static struct worker	**widx;
+static size_t		  widxcap;	/* power of two, or 0 */
+
+static size_t
+widx_slot(const char *hash)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < REG_HASH_LEN; i++)
+		h = (h ^ (uint8_t)hash[i]) * 16777619u;
+	return h & (widxcap - 1);
+}
+
+static void
+widx_put(struct worker *w)
+{
+	size_t i = widx_slot(w->hash);
+
+	while (widx[i] != NULL)
+		i = (i + 1) & (widxcap - 1);
+	widx[i] = w;
+}
+
+static void
+widx_rebuild(void)
+{
+	size_t i, want = 64;
+
+	while (want < 2 * (nws + 1))
+		want *= 2;
+	if (want != widxcap) {
+		free(widx);
+		widx = xcalloc(want, sizeof(*widx));
+		widxcap = want;
+	} else
+		memset(widx, 0, widxcap * sizeof(*widx));
+	for (i = 0; i < nws; i++)
+		widx_put(ws[i]);
+}
+
 static struct worker *
 w_find(const char *hash)
 {
 	size_t i;
 
-	for (i = 0; i < nws; i++)
-		if (memcmp(ws[i]->hash, hash, REG_HASH_LEN) == 0 &&
-		    hash[REG_HASH_LEN] == '\0')
-			return ws[i];
+	if (widxcap == 0 || strlen(hash) != REG_HASH_LEN)
+		return NULL;
+	for (i = widx_slot(hash); widx[i] != NULL;
+	    i = (i + 1) & (widxcap - 1))
+		if (memcmp(widx[i]->hash, hash, REG_HASH_LEN) == 0)
+			return widx[i];
 	return NULL;
 }
 
@@ -220,6 +269,10 @@ w_get(const char *hash)
 		reg_device_clear(&d);
 	}
 	ws[nws++] = w;
+	if (2 * nws > widxcap)
+		widx_rebuild();
+	else
+		widx_put(w);
 	return w;
 }
 
@@ -234,6 +287,7 @@ w_remove(struct worker *w)
 			ws[i] = ws[--nws];
 			break;
 		}
+	widx_rebuild();
 	sodium_memzero(w->token, sizeof(w->token));
 	free(w);
 }
@@ -1272,6 +1326,9 @@ worker_shutdown(void)
 	free(ws);
 	ws = NULL;
 	nws = capws = 0;
+	free(widx);
+	widx = NULL;
+	widxcap = 0;
 	free(pend);
 	pend = NULL;
 	npend = 0;
