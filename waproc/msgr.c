@@ -100,6 +100,7 @@ struct job {
 
 struct inflight {
 	char		 id[MSGID_MAX];
+	uint32_t	 h;		/* fl_hash(id): compared first */
 	uint64_t	 deadline;
 };
 
@@ -265,13 +266,26 @@ dc_forget(struct msgr *m, const char *user)
 
 /* ---------------------------------------------------------- in flight */
 
+/* FNV-1a: the in-flight table is scanned for every due row and ack, and
+ * ids share their first characters ("3EB0..."). */
+static uint32_t
+fl_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	while (*id != '\0')
+		h = (h ^ (uint8_t)*id++) * 16777619u;
+	return h;
+}
+
 static int
 fl_find(const struct msgr *m, const char *id)
 {
+	uint32_t h = fl_hash(id);
 	size_t i;
 
 	for (i = 0; i < m->nfl; i++)
-		if (strcmp(m->fl[i].id, id) == 0)
+		if (m->fl[i].h == h && strcmp(m->fl[i].id, id) == 0)
 			return (int)i;
 	return -1;
 }
@@ -293,6 +307,7 @@ fl_add(struct msgr *m, const char *id)
 		i = (int)m->nfl++;
 	}
 	snprintf(m->fl[i].id, sizeof(m->fl[i].id), "%s", id);
+	m->fl[i].h = fl_hash(m->fl[i].id);
 	m->fl[i].deadline = conn_now_ms() + ACK_TIMEOUT_MS;
 }
 

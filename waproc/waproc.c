@@ -281,11 +281,14 @@ main(int argc, char *argv[])
 		if (items[1].revents & ZMQ_POLLIN)
 			while (read(sigpipe_fd[0], buf, sizeof(buf)) > 0)
 				;
+		/* API calls first: an accept is one short commit, while a
+		 * burst of incoming stanzas (each stored before its ack) could
+		 * hold the answers back for a long while */
+		if (items[0].revents & ZMQ_POLLIN)
+			stop = ctl_dispatch(ctl, on_call, &g);
 		session_service(g.sess);
 		msghook_service(items + 2 + n, nh);
 		media_service(media, items + 2 + n + nh, nm);
-		if (items[0].revents & ZMQ_POLLIN)
-			stop = ctl_dispatch(ctl, on_call, &g);
 		if (!announced && ctl_ready(ctl)) {
 			session_announce(g.sess);
 			announced = 1;
