@@ -32,6 +32,12 @@
 # timed by its first delivery receipt ("message.ack"), an upper bound.
 # latency = ts - created_at.  Sends not acked by the end of the wait make
 # the p99 "> wait".
+# TO=phones: device i sends to the phone of an account that has no device
+# of ours (registered with fakewa's POST /phones; fakewa's phone swallows
+# the message, counted by GET /stats) instead of to
+# device i+1: the gateway's own work per send, as in production where the
+# recipients are other people's phones, without our waprocs also doing
+# the receivers' decrypt, store and receipts on the same CPUs.
 # The API's per-user rate limit is off (API_RATE_LIMIT=0); it is the only
 # rate limiter (common/config.c).  A benchmark: it prints figures and
 # asserts nothing.
@@ -42,11 +48,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 : "${N:=100}" "${WEB:=nginx}" "${PAR:=16}" "${DURATION:=10}" "${CONNS:=64}"
-: "${THREADS:=2}" "${SAMPLE:=4}" "${DRAIN_MAX:=120}"
+: "${THREADS:=2}" "${SAMPLE:=4}" "${DRAIN_MAX:=120}" "${TO:=ring}"
+case $TO in ring|phones) ;; *) echo "bench: TO must be ring or phones"; exit 1 ;; esac
 command -v wrk >/dev/null || { echo "bench: wrk not installed (make deps)"; exit 1; }
 [ -x build/bin/fakewa ] || { echo "bench: build/bin/fakewa missing (make)"; exit 1; }
 [ "$N" -ge 3 ] || { echo "bench: N must be >= 3 (a ring of senders)"; exit 1; }
-export N WEB PAR DURATION CONNS THREADS SAMPLE DRAIN_MAX
+export N WEB PAR DURATION CONNS THREADS SAMPLE DRAIN_MAX TO
 exec python3 - <<'PY'
 import concurrent.futures as cf
 import http.client
@@ -65,6 +72,7 @@ import stack
 
 E = os.environ
 n, web, par = int(E["N"]), E["WEB"], int(E["PAR"])
+to_mode = E["TO"]
 duration, conns, threads = int(E["DURATION"]), int(E["CONNS"]), int(E["THREADS"])
 nsample, drain_max = int(E["SAMPLE"]), float(E["DRAIN_MAX"])
 env = {"DEMO": "1", "FAKEWA_PORT": stack.free_port(),
@@ -107,6 +115,11 @@ def raw_qr(r):
 
 def phone(i):
     return "1555%07d" % i
+
+
+def target(i):
+    """Whom device i sends to: the next device (ring) or a phone."""
+    return phone((i + 1) % n) if to_mode == "ring" else "1556%07d" % i
 
 
 def pair(args):
@@ -222,7 +235,12 @@ def ack_latency(tok, samples):
 
 
 def received(tok, ring):
-    """Messages in each receiver's chat with its sender (ring: one way)."""
+    """Messages in each receiver's chat with its sender (ring: one way);
+    TO=phones: what the recipients' phones got (fakewa's count)."""
+    if to_mode == "phones":
+        code, j = fakewa("GET", "/stats")
+        return int(j.get("phone_messages") or 0) if code == 200 else 0
+
     def one(x):
         recv_h, sender_phone = x
         r = st.get("/api/chat/%s@s.whatsapp.net/messages?limit=1" %
@@ -420,15 +438,20 @@ def up():
               st.base, n, up, ok.count(False), time.time() - t0), flush=True)
     # ring: device i sends to device i+1; the receiver's chat with i
     # holds only what i sent
+    if to_mode == "phones":
+        code, ans = fakewa("POST", "/phones",
+                           {"phones": [target(i) for i in range(n)]})
+        if code != 200:
+            raise SystemExit("fakewa POST /phones: %d %r" % (code, ans))
     pairs_file = os.path.join(tmp, "pairs")
     with open(pairs_file, "w") as f:
         for i, h in enumerate(hashes):
-            f.write("%s %s\n" % (h, phone((i + 1) % n)))
+            f.write("%s %s\n" % (h, target(i)))
     ring = [(hashes[(i + 1) % n], phone(i)) for i in range(n)]
     # warm-up: one send per device (usync, prekey bundle, Signal session)
     with cf.ThreadPoolExecutor(par) as ex:
         wr = list(ex.map(lambda i: st.post(
-            "/api/send/message", {"phone": phone((i + 1) % n),
+            "/api/send/message", {"phone": target(i),
                                   "message": "warm-up %d" % i},
             token=tok, headers={"deviceHash": hashes[i]}), range(n)))
     accepted = sum(1 for r in wr if r.status == 200)
@@ -450,10 +473,13 @@ def down():
 st = None
 try:
     print("bench/send.sh: %s, %d CPUs (load average %s before), N=%d "
-          "devices, %d s per run, wrk %d threads; API_RATE_LIMIT=0 (the "
+          "devices sending to %s, %d s per run, wrk %d threads; "
+          "API_RATE_LIMIT=0 (the "
           "API rate limit off), LOG_LEVEL=warn, no access log, fcgi-app "
           "workers %s; each run on a fresh stack (no backlog of the other)"
-          % (web, os.cpu_count(), os.getloadavg()[0], n, duration, threads,
+          % (web, os.cpu_count(), os.getloadavg()[0], n,
+             "the next device (a ring)" if to_mode == "ring" else
+             "phones of accounts without our devices", duration, threads,
              E.get("FCGI_WORKERS") or "default"), flush=True)
     hashes, ring, base = up()
     sampler = Sampler(tok, hashes[:nsample])

@@ -278,6 +278,10 @@ struct json_object;
 struct signal_keypair;
 struct signal_bundle;
 struct json_object *fw_messages_json(const char *jid);
+/* Messages other accounts' phones received (GET /stats). */
+uint64_t	fw_phone_messages(void);
+/* A phone-only account (POST /phones): 0, or -1 (not digits, full). */
+int	fw_phone_account_add(const char *phone);
 struct json_object *fw_group_json(const struct fw_group *);
 void		 fw_groups_save(struct json_object *root);
 int		 fw_groups_load(struct json_object *root);

@@ -5,7 +5,8 @@
  *   POST /phone/scan {"qr","phone"}   POST /phone/code {"phone","code"}
  *   POST /phone/logout {"jid"}        POST /fault {"jid"?, "kind"}
  *   POST /prekeys {"jid", "count"}    POST /message {"jid", "from"?, "id"?}
- *   GET  /messages?jid=   GET /groups   POST /groups {"subject","owner",
+ *   GET  /messages?jid=   GET /stats   POST /phones {"phones": [...]}
+ *   GET /groups   POST /groups {"subject","owner",
  *   "participants"}
  *   GET  /appstate?phone=   GET /appstate/patches?phone=&name=[&from=]
  *   POST /appstate/share?jid= (or {"jid"})
@@ -286,6 +287,12 @@ handle_get(struct lws *wsi, const char *path)
 		v = lws_get_urlarg_by_name(wsi, "jid=", arg, sizeof(arg));
 		return reply(wsi, 200, fw_messages_json(v));
 	}
+	if (strcmp(path, "/stats") == 0) {
+		o = json_object_new_object();
+		json_object_object_add(o, "phone_messages",
+		    json_object_new_int64((int64_t)fw_phone_messages()));
+		return reply(wsi, 200, o);
+	}
 	if (strcmp(path, "/groups") == 0) {
 		o = json_object_new_object();
 		arr = json_object_new_array();
@@ -538,6 +545,26 @@ handle_post(struct lws *wsi, const char *path, struct buf *body)
 				o = fw_group_json(g);
 			}
 		}
+	} else if (strcmp(path, "/phones") == 0) {
+		struct json_object *pa, *pv;
+		size_t i, np = 0;
+
+		if (json_object_object_get_ex(req, "phones", &pa) &&
+		    json_object_is_type(pa, json_type_array))
+			np = json_object_array_length(pa);
+		for (i = 0; i < np && err[0] == '\0'; i++) {
+			pv = json_object_array_get_idx(pa, i);
+			if (!json_object_is_type(pv, json_type_string) ||
+			    fw_phone_account_add(json_object_get_string(pv)) !=
+			    0)
+				snprintf(err, sizeof(err), "phones[%zu]: not a "
+				    "phone number, or too many", i);
+		}
+		if (np == 0 && err[0] == '\0')
+			snprintf(err, sizeof(err), "phones: a non-empty array "
+			    "of phone numbers");
+		json_object_object_add(o, "registered",
+		    json_object_new_int64((int64_t)i));
 	} else if (strcmp(path, "/fault") == 0) {
 		if ((b = jstr(req, "kind")) == NULL)
 			snprintf(err, sizeof(err), "kind required");

@@ -404,6 +404,8 @@ contact_jid(const struct binnode *u, struct jid *j)
 	return jid_set(j, num, JID_SERVER_PN, 0);
 }
 
+static int	account_exists(const char *);
+
 void
 fw_usync_iq(struct fw_conn *c, const struct binnode *iq)
 {
@@ -453,10 +455,7 @@ fw_usync_iq(struct fw_conn *c, const struct binnode *iq)
 		if (want_dev) {
 			dl = binnode_add_new(binnode_add_new(ru, "devices"),
 			    "device-list");
-			for (d = fw.devices; known && d != NULL; d = d->next)
-				if (strcmp(d->phone, phone) == 0)
-					break;
-			if (known && d != NULL)		/* the phone */
+			if (known && account_exists(phone))	/* the phone */
 				binnode_set_attr(binnode_add_new(dl, "device"),
 				    "id", "0");
 			for (d = fw.devices; known && d != NULL; d = d->next) {
@@ -475,13 +474,10 @@ fw_usync_iq(struct fw_conn *c, const struct binnode *iq)
 			binnode_set_attr_jid(binnode_add_new(ru, "lid"),
 			    "val", &j);
 		}
-		if (want_contact) {
-			for (d = fw.devices; known && d != NULL; d = d->next)
-				if (strcmp(d->phone, phone) == 0)
-					break;
+		if (want_contact)
 			binnode_set_attr(binnode_add_new(ru, "contact"),
-			    "type", d != NULL && known ? "in" : "out");
-		}
+			    "type", known && account_exists(phone) ? "in" :
+			    "out");
 	}
 	fw_iq_reply(c, iq, r);
 }
@@ -539,6 +535,69 @@ log_rcpt(struct fw_logmsg *m, const char *jid)
 		if (strcmp(m->r[i].jid, jid) == 0)
 			return &m->r[i];
 	return NULL;
+}
+
+/*
+ * Accounts that are only a phone (no companion paired): on WhatsApp for
+ * usync (device 0, contact "in"), their messages swallowed by the phone.
+ * Registered through POST /phones (bench/send.sh TO=phones); not saved.
+ */
+#define PHONE_ACCTS_MAX	100000
+static char	(*phone_accts)[FW_PHONE_MAX];
+static size_t	 nphone_accts;
+
+static int
+phone_acct_known(const char *phone)
+{
+	size_t i;
+
+	for (i = 0; i < nphone_accts; i++)
+		if (strcmp(phone_accts[i], phone) == 0)
+			return 1;
+	return 0;
+}
+
+int
+fw_phone_account_add(const char *phone)
+{
+	size_t i;
+
+	for (i = 0; phone[i] != '\0'; i++)
+		if (phone[i] < '0' || phone[i] > '9')
+			return -1;
+	if (i < 5 || i >= FW_PHONE_MAX)
+		return -1;
+	if (phone_acct_known(phone))
+		return 0;
+	if (nphone_accts >= PHONE_ACCTS_MAX)
+		return -1;
+	if (nphone_accts % 1024 == 0)
+		phone_accts = xreallocarray(phone_accts, nphone_accts + 1024,
+		    sizeof(*phone_accts));
+	snprintf(phone_accts[nphone_accts++], FW_PHONE_MAX, "%s", phone);
+	return 0;
+}
+
+/* An account with this phone number: a paired device or POST /phones. */
+static int
+account_exists(const char *phone)
+{
+	struct fw_device *d;
+
+	for (d = fw.devices; d != NULL; d = d->next)
+		if (strcmp(d->phone, phone) == 0)
+			return 1;
+	return phone_acct_known(phone);
+}
+
+/* Messages the phones of other accounts swallowed (bench/send.sh TO=phones
+ * counts them: a send that reached its recipient's phone). */
+static uint64_t phone_messages;
+
+uint64_t
+fw_phone_messages(void)
+{
+	return phone_messages;
 }
 
 static int
@@ -1013,6 +1072,8 @@ phone_swallow(struct fw_logmsg *lm, const struct jid *j,
 	jid_format(j, r->jid, sizeof(r->jid));
 	snprintf(r->enc, sizeof(r->enc), "%s", t ? t : "");
 	snprintf(r->state, sizeof(r->state), "phone");
+	if (!same_user(r->jid, lm->from))
+		phone_messages++;	/* not the sender's own phone */
 }
 
 void
