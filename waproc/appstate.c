@@ -637,6 +637,34 @@ getkey_of(const Syncd__KeyId *kid, appstate_getkey_cb getkey, void *arg,
 	return 0;
 }
 
+/*
+ * The last step of applying a patch or snapshot: work, at version, must
+ * hash to the snapshot MAC want; then it replaces *st and the decoded
+ * mutations (*got, n) go to the caller.  0 or APPSTATE_ESNAPSHOTMAC.
+ */
+static int
+work_commit(struct appstate_state *st, struct appstate_state *work,
+    const struct appstate_keys *k, uint64_t version, const uint8_t *want,
+    struct appstate_mutation **got, size_t n,
+    struct appstate_mutation **muts, size_t *nmuts)
+{
+	uint8_t	mac[APPSTATE_MAC_LEN];
+
+	work->version = version;
+	appstate_snapshot_mac(work, k, mac);
+	if (sodium_memcmp(mac, want, APPSTATE_MAC_LEN) != 0)
+		return APPSTATE_ESNAPSHOTMAC;
+	appstate_state_free(st);
+	*st = *work;
+	appstate_state_init(work, NULL);
+	if (muts != NULL && nmuts != NULL) {
+		*muts = *got;
+		*nmuts = n;
+		*got = NULL;
+	}
+	return 0;
+}
+
 int
 appstate_apply_patch(struct appstate_state *st, const uint8_t *buf,
     size_t len, uint64_t version, appstate_getkey_cb getkey, void *arg,
@@ -703,21 +731,8 @@ appstate_apply_patch(struct appstate_state *st, const uint8_t *buf,
 	if ((r = apply_records(&work, p->mutations, NULL, n, getkey, arg,
 	    &got)) < 0)
 		goto out;
-	work.version = version;
-	appstate_snapshot_mac(&work, &k, mac);
-	r = APPSTATE_ESNAPSHOTMAC;
-	if (sodium_memcmp(mac, p->snapshotmac.data, APPSTATE_MAC_LEN) != 0)
-		goto out;
-
-	appstate_state_free(st);
-	*st = work;
-	appstate_state_init(&work, NULL);
-	if (muts != NULL && nmuts != NULL) {
-		*muts = got;
-		*nmuts = n;
-		got = NULL;
-	}
-	r = 0;
+	r = work_commit(st, &work, &k, version, p->snapshotmac.data, &got, n,
+	    muts, nmuts);
 out:
 	appstate_mutations_free(got, n);
 	appstate_state_free(&work);
@@ -736,7 +751,6 @@ appstate_apply_snapshot(struct appstate_state *st, const uint8_t *buf,
 	struct appstate_state	  work;
 	struct appstate_keys	  k;
 	struct appstate_mutation *got = NULL;
-	uint8_t			  mac[APPSTATE_MAC_LEN];
 	size_t			  n = 0;
 	int			  r;
 
@@ -764,20 +778,8 @@ appstate_apply_snapshot(struct appstate_state *st, const uint8_t *buf,
 	if ((r = apply_records(&work, NULL, s->records, n, getkey, arg,
 	    &got)) < 0)
 		goto out;
-	work.version = s->version->version;
-	appstate_snapshot_mac(&work, &k, mac);
-	r = APPSTATE_ESNAPSHOTMAC;
-	if (sodium_memcmp(mac, s->mac.data, APPSTATE_MAC_LEN) != 0)
-		goto out;
-	appstate_state_free(st);
-	*st = work;
-	appstate_state_init(&work, NULL);
-	if (muts != NULL && nmuts != NULL) {
-		*muts = got;
-		*nmuts = n;
-		got = NULL;
-	}
-	r = 0;
+	r = work_commit(st, &work, &k, s->version->version, s->mac.data, &got,
+	    n, muts, nmuts);
 out:
 	appstate_mutations_free(got, n);
 	appstate_state_free(&work);
