@@ -2639,6 +2639,28 @@ call_download(struct msgr *m, uint32_t reqid, const char *id)
 }
 
 /* "/message/<id>/<verb>" -> id, verb. */
+/* A call's body as a JSON object (none, or not JSON: an empty one; fcgi-app
+ * refused bad JSON already), or NULL when it is JSON but not an object. */
+static json_object *
+body_json(const char *body, size_t blen)
+{
+	json_object *b = NULL;
+	char *t;
+
+	if (body != NULL && blen > 0) {
+		t = xstrndup(body, blen);
+		b = json_tokener_parse(t);
+		free(t);
+	}
+	if (b == NULL)
+		b = json_object_new_object();
+	if (!json_object_is_type(b, json_type_object)) {
+		json_object_put(b);
+		b = NULL;
+	}
+	return b;
+}
+
 /* ============================================================ app state */
 
 /*
@@ -2738,8 +2760,8 @@ call_pin(struct msgr *m, uint32_t reqid, const char *jidstr,
 	struct appstate_mutation mu;
 	struct msg_send_error err;
 	struct jid j;
-	json_object *b = NULL, *v, *o;
-	char chat[JID_STR_MAX], *t;
+	json_object *b, *v, *o;
+	char chat[JID_STR_MAX];
 	int pinned;
 
 	if (msg_send_normalize_phone(jidstr, &j, chat, sizeof(chat), &err) !=
@@ -2747,11 +2769,7 @@ call_pin(struct msgr *m, uint32_t reqid, const char *jidstr,
 		reply(m, reqid, 400, err.code, err.message, NULL);
 		return;
 	}
-	if (body != NULL && blen > 0) {
-		t = xstrndup(body, blen);
-		b = json_tokener_parse(t);
-		free(t);
-	}
+	b = body_json(body, blen);
 	if (b == NULL || !json_object_object_get_ex(b, "pinned", &v) ||
 	    !json_object_is_type(v, json_type_boolean)) {
 		json_object_put(b);
@@ -2803,7 +2821,7 @@ msgr_call(struct msgr *m, uint32_t reqid, const char *method,
     size_t blen, const char *idem)
 {
 	json_object *b = NULL;
-	char id[MSGID_MAX + 64], verb[32], *t;
+	char id[MSGID_MAX + 64], verb[32];
 	int kind, rc = 1, get = method != NULL && strcmp(method, "GET") == 0;
 
 	if (strncmp(route, "/send/", 6) != 0 && strncmp(route, "/message/",
@@ -2830,14 +2848,7 @@ msgr_call(struct msgr *m, uint32_t reqid, const char *method,
 			return 0;
 		return 1;
 	}
-	if (body != NULL && blen > 0) {
-		t = xstrndup(body, blen);
-		b = json_tokener_parse(t);
-		free(t);
-	}
-	if (b == NULL)
-		b = json_object_new_object();
-	if (!json_object_is_type(b, json_type_object)) {
+	if ((b = body_json(body, blen)) == NULL) {
 		reply(m, reqid, 400, "VALIDATION_ERROR", "the body must be a "
 		    "JSON object", NULL);
 		goto out;
