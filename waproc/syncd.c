@@ -491,15 +491,33 @@ task_iq(struct syncd *s, struct binnode *iq, conn_iq_cb cb, enum t_wait w)
 	return 0;
 }
 
+/* The <collection name> of an answer's <sync>, or NULL. */
+static const struct binnode *
+answer_collection(const struct binnode *reply, const char *name)
+{
+	const struct binnode *sync, *c;
+	size_t i;
+
+	if ((sync = binnode_child(reply, "sync")) == NULL ||
+	    sync->type != BINNODE_LIST)
+		return NULL;
+	for (i = 0; i < sync->nchildren; i++) {
+		c = sync->children[i];
+		if (binnode_tag_is(c, "collection") && binnode_attr(c, "name") !=
+		    NULL && strcmp(binnode_attr(c, "name"), name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
 /* ------------------------------------------------------------ sending */
 
 static void
 patch_done(void *arg, const struct binnode *reply, int err)
 {
 	struct syncd *s = arg;
-	const struct binnode *sync, *c, *coll = NULL, *e;
+	const struct binnode *coll, *e;
 	const char *type, *code;
-	size_t i;
 
 	if (s->cur == NULL || s->wait != W_PATCH)
 		return;
@@ -511,14 +529,7 @@ patch_done(void *arg, const struct binnode *reply, int err)
 		    "to the app state patch");
 		return;
 	}
-	sync = binnode_child(reply, "sync");
-	for (i = 0; sync != NULL && sync->type == BINNODE_LIST &&
-	    i < sync->nchildren; i++) {
-		c = sync->children[i];
-		if (binnode_tag_is(c, "collection") && binnode_attr(c, "name") !=
-		    NULL && strcmp(binnode_attr(c, "name"), s->st.name) == 0)
-			coll = c;
-	}
+	coll = answer_collection(reply, s->st.name);
 	type = binnode_attr(reply, "type");
 	e = coll != NULL ? binnode_child(coll, "error") : binnode_child(reply,
 	    "error");
@@ -807,24 +818,6 @@ get_snapshot(struct syncd *s, const struct binnode *coll, int more)
 		return;
 	}
 	(void)task_iq(s, media_conn_iq(), blob_conn_done, W_MEDIA_CONN);
-}
-
-static const struct binnode *
-answer_collection(const struct binnode *reply, const char *name)
-{
-	const struct binnode *sync, *c;
-	size_t i;
-
-	if ((sync = binnode_child(reply, "sync")) == NULL ||
-	    sync->type != BINNODE_LIST)
-		return NULL;
-	for (i = 0; i < sync->nchildren; i++) {
-		c = sync->children[i];
-		if (binnode_tag_is(c, "collection") && binnode_attr(c, "name") !=
-		    NULL && strcmp(binnode_attr(c, "name"), name) == 0)
-			return c;
-	}
-	return NULL;
 }
 
 static void
