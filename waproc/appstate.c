@@ -842,14 +842,36 @@ appstate_fetch_iq(const char *name, uint64_t version)
 	return iq;
 }
 
+const struct binnode *
+appstate_answer_collection(const struct binnode *answer, const char *name)
+{
+	const struct binnode	*sync, *c;
+	const char		*n;
+	size_t			 i;
+
+	if (answer == NULL || name == NULL)
+		return NULL;
+	sync = binnode_tag_is(answer, "sync") ? answer :
+	    binnode_child(answer, "sync");
+	if (sync == NULL || sync->type != BINNODE_LIST)
+		return NULL;
+	for (i = 0; i < sync->nchildren; i++) {
+		c = sync->children[i];
+		if (binnode_tag_is(c, "collection") &&
+		    (n = binnode_attr(c, "name")) != NULL && strcmp(n, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
 int
 appstate_apply_answer(struct appstate_state *st,
     const struct binnode *answer, appstate_getkey_cb getkey, void *arg,
     int *more, struct appstate_mutation **muts, size_t *nmuts)
 {
-	const struct binnode	 *sync, *coll = NULL, *c, *patches, *pn;
+	const struct binnode	 *coll, *patches, *pn;
 	struct appstate_mutation *got = NULL;
-	const char		 *name, *type, *hm;
+	const char		 *type, *hm;
 	size_t			  i, ngot = 0;
 	int			  r;
 
@@ -861,20 +883,7 @@ appstate_apply_answer(struct appstate_state *st,
 		*nmuts = 0;
 	if (answer == NULL)
 		return APPSTATE_EINVAL;
-	sync = binnode_tag_is(answer, "sync") ? answer :
-	    binnode_child(answer, "sync");
-	if (sync == NULL || sync->type != BINNODE_LIST)
-		return APPSTATE_EINVAL;
-	for (i = 0; i < sync->nchildren; i++) {
-		c = sync->children[i];
-		if (binnode_tag_is(c, "collection") &&
-		    (name = binnode_attr(c, "name")) != NULL &&
-		    strcmp(name, st->name) == 0) {
-			coll = c;
-			break;
-		}
-	}
-	if (coll == NULL)
+	if ((coll = appstate_answer_collection(answer, st->name)) == NULL)
 		return APPSTATE_EINVAL;
 	if (((type = binnode_attr(coll, "type")) != NULL &&
 	    strcmp(type, "error") == 0) || binnode_child(coll, "error") != NULL)

@@ -207,6 +207,10 @@ struct binnode *appstate_patch_iq(const char *name, uint64_t base_version,
 /* Fetch: version > 0 asks for patches after it, version 0 for a
  * snapshot (return_snapshot=true). */
 struct binnode *appstate_fetch_iq(const char *name, uint64_t version);
+/* The <collection name=name> of an answer (the <iq>, or its <sync>), or
+ * NULL. */
+const struct binnode *appstate_answer_collection(const struct binnode *answer,
+	    const char *name);
 /*
  * Apply the answer (the <iq>, or its <sync>) for collection st->name:
  * patches in order, those at or below st->version skipped.  *more = the

@@ -491,25 +491,6 @@ task_iq(struct syncd *s, struct binnode *iq, conn_iq_cb cb, enum t_wait w)
 	return 0;
 }
 
-/* The <collection name> of an answer's <sync>, or NULL. */
-static const struct binnode *
-answer_collection(const struct binnode *reply, const char *name)
-{
-	const struct binnode *sync, *c;
-	size_t i;
-
-	if ((sync = binnode_child(reply, "sync")) == NULL ||
-	    sync->type != BINNODE_LIST)
-		return NULL;
-	for (i = 0; i < sync->nchildren; i++) {
-		c = sync->children[i];
-		if (binnode_tag_is(c, "collection") && binnode_attr(c, "name") !=
-		    NULL && strcmp(binnode_attr(c, "name"), name) == 0)
-			return c;
-	}
-	return NULL;
-}
-
 /* ------------------------------------------------------------ sending */
 
 static void
@@ -529,7 +510,7 @@ patch_done(void *arg, const struct binnode *reply, int err)
 		    "to the app state patch");
 		return;
 	}
-	coll = answer_collection(reply, s->st.name);
+	coll = appstate_answer_collection(reply, s->st.name);
 	type = binnode_attr(reply, "type");
 	e = coll != NULL ? binnode_child(coll, "error") : binnode_child(reply,
 	    "error");
@@ -837,7 +818,7 @@ fetch_done(void *arg, const struct binnode *reply, int err)
 		    "the app state sync");
 		return;
 	}
-	coll = answer_collection(reply, s->st.name);
+	coll = appstate_answer_collection(reply, s->st.name);
 	if (coll != NULL && (e = binnode_child(coll, "error")) != NULL &&
 	    binnode_attr(e, "code") != NULL &&
 	    strcmp(binnode_attr(e, "code"), "404") == 0) {
