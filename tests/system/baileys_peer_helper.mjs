@@ -108,8 +108,9 @@ function summary(m) {
     image: img ? { caption: img.caption || null, url: img.url || null,
       directPath: img.directPath || null, mimetype: img.mimetype || null,
       fileLength: Number(img.fileLength || 0) } : null,
-    stubType: m.messageStubType || null,
-    stubParameters: m.messageStubParameters || null,
+    // Baileys' messageStubType: a system message (group created, ...)
+    systemType: m.messageStubType || null,
+    systemParameters: m.messageStubParameters || null,
     keys: m.message ? Object.keys(m.message) : [],
   };
 }
