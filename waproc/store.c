@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +50,166 @@ struct stmt_slot {
 
 #define STMT_LOOSE	8	/* statements in use twice at once */
 
+/* The checkpoint thread (store_checkpointer_start): all but wal_frames
+ * and the flags under mu. */
+struct store_ckpt {
+	pthread_t	 th;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	sqlite3		*db;		/* the thread's own connection */
+	int		 want;		/* a commit crossed the threshold */
+	int		 stop;
+	uint64_t	 runs, complete;
+	int		 wal_frames;	/* the writer's thread only */
+};
+
 struct store {
 	sqlite3			*db;
 	struct stmt_slot	 cache[STMT_CACHE];
 	sqlite3_stmt		*loose[STMT_LOOSE];	/* not cached */
 	size_t			 nloose;
+	char			 path[PATH_MAX];
+	struct store_ckpt	*ck;
 };
+
+/* ---- the checkpoint thread ---- */
+
+/* After each commit on the writer's connection (instead of SQLite's own
+ * auto-checkpoint, which this hook replaces): wake the thread.  Only when
+ * the writer never pauses long enough for the WAL to start over (it can
+ * only once the thread has copied it all) does the commit checkpoint, as
+ * SQLite would: the thread has copied most of it by then. */
+static int
+ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store_ckpt *c = arg;
+
+	c->wal_frames = frames;
+	if (frames >= STORE_CKPT_FRAMES_MAX) {
+		(void)sqlite3_wal_checkpoint_v2(db, name,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (frames >= STORE_CKPT_FRAMES) {
+		pthread_mutex_lock(&c->mu);
+		if (!c->want) {
+			c->want = 1;
+			pthread_cond_signal(&c->cv);
+		}
+		pthread_mutex_unlock(&c->mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *
+ckpt_main(void *arg)
+{
+	struct store_ckpt *c = arg;
+	int nlog, nckpt, rc;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->want && !c->stop)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->stop)
+			break;
+		c->want = 0;
+		pthread_mutex_unlock(&c->mu);
+		nlog = nckpt = -1;
+		rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warnx("store: checkpoint: %s", sqlite3_errmsg(c->db));
+		pthread_mutex_lock(&c->mu);
+		c->runs++;
+		if (rc == SQLITE_OK && nlog >= 0 && nckpt == nlog)
+			c->complete++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static void
+ckpt_stop(struct store *s)
+{
+	struct store_ckpt *c = s->ck;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->th, NULL);
+	sqlite3_wal_hook(s->db, NULL, NULL);
+	sqlite3_close(c->db);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	s->ck = NULL;
+}
+
+int
+store_checkpointer_start(struct store *s)
+{
+	struct store_ckpt *c;
+	sigset_t all, old;
+	int rc;
+
+	if (s->ck != NULL)
+		return 0;
+	c = xcalloc(1, sizeof(*c));
+	if (sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_warnx("store: checkpointer: %s", c->db != NULL ?
+		    sqlite3_errmsg(c->db) : "out of memory");
+		sqlite3_close(c->db);
+		free(c);
+		return -1;
+	}
+	sqlite3_busy_timeout(c->db, 2000);
+	/* a connection knows the file is in WAL mode only once it has read
+	 * it: until then a checkpoint is a no-op */
+	if (db_exec(c->db, "store", "PRAGMA journal_mode = WAL") == -1) {
+		sqlite3_close(c->db);
+		free(c);
+		return -1;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	/* signals are the main thread's (the thread starts with all
+	 * blocked) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&c->th, NULL, ckpt_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_warnx("store: checkpointer: %s", strerror(rc));
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		sqlite3_close(c->db);
+		free(c);
+		return -1;
+	}
+	s->ck = c;
+	sqlite3_wal_hook(s->db, ckpt_hook, c);
+	return 0;
+}
+
+void
+store_checkpointer_stats(struct store *s, struct store_ckpt_stats *out)
+{
+	struct store_ckpt *c = s->ck;
+
+	memset(out, 0, sizeof(*out));
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	out->runs = c->runs;
+	out->complete = c->complete;
+	pthread_mutex_unlock(&c->mu);
+	out->wal_frames = c->wal_frames;
+}
 
 size_t
 store_migration_count(void)
@@ -194,6 +350,7 @@ store_open(const char *dir)
 	fchmod(fd, 0600);
 	close(fd);
 	s = xcalloc(1, sizeof(*s));
+	snprintf(s->path, sizeof(s->path), "%s", path);
 	if ((s->db = db_open(path, "store", "PRAGMA cache_size = -256;"
 	    "PRAGMA temp_store = MEMORY", store_migrations, NMIGRATIONS))
 	    == NULL) {
@@ -216,6 +373,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	ckpt_stop(s);
 	for (i = 0; i < STMT_CACHE; i++)
 		sqlite3_finalize(s->cache[i].st);
 	sqlite3_close(s->db);

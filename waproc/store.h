@@ -33,6 +33,31 @@ void		 store_finish(struct store *, struct sqlite3_stmt *);
  * -1 (logged). */
 int		 store_step_done(struct store *, struct sqlite3_stmt *);
 
+/*
+ * WAL checkpoints off the caller's thread.  By default SQLite copies the
+ * WAL back into store.db, and fsyncs both, inside whichever commit takes
+ * the WAL past 1000 pages: that commit (an API accept, say) then waits
+ * for the disk, tens of milliseconds on a busy one.  Once started, a
+ * thread with its own connection does it instead (a PASSIVE checkpoint:
+ * writers go on appending meanwhile) whenever a commit leaves
+ * STORE_CKPT_FRAMES pages or more in the WAL.
+ * Durability is unchanged: a commit is in the WAL (the OS's page cache)
+ * before it returns, as before.  0, or -1 (logged; SQLite's own
+ * checkpoints stay on).  store_close stops the thread.
+ */
+#define STORE_CKPT_FRAMES	1000
+/* ... unless a writer that never pauses kept the WAL from starting over
+ * (it can only when the thread has copied all of it): at this many
+ * pages the commit checkpoints too, and the WAL stays bounded. */
+#define STORE_CKPT_FRAMES_MAX	(8 * STORE_CKPT_FRAMES)
+int		 store_checkpointer_start(struct store *);
+struct store_ckpt_stats {
+	uint64_t	runs;		/* checkpoints done by the thread */
+	uint64_t	complete;	/* of which left no frame behind */
+	int		wal_frames;	/* pages in the WAL after the last commit */
+};
+void		 store_checkpointer_stats(struct store *, struct store_ckpt_stats *);
+
 int		 store_begin(struct store *);
 int		 store_commit(struct store *);
 void		 store_rollback(struct store *);

@@ -205,6 +205,9 @@ main(int argc, char *argv[])
 
 	if ((store = store_open(dir)) == NULL)
 		fatalx("cannot open the device store in %s", dir);
+	/* no commit (an API accept) ever waits for a WAL checkpoint */
+	if (store_checkpointer_start(store) == -1)
+		log_warnx("checkpoints stay in the commits");
 
 	if ((zctx = zmq_ctx_new()) == NULL)
 		fatal("zmq_ctx_new");

@@ -425,6 +425,91 @@ test_http(void)
 	rx_stop(&rx);
 }
 
+/* The WAL checkpointer (store_checkpointer_start): commits never
+ * checkpoint, its thread does, so the WAL is copied back and restarts;
+ * every row survives a reopen. */
+static void
+test_checkpointer(void)
+{
+	struct store *s = open_fresh();
+	struct store_ckpt_stats cs;
+	char id[MSGID_MAX], *a;
+	uint64_t runs;
+	int i, n = 0, max_frames = 0, ok = 1, tries, restarts, prev;
+
+	T_OK(s != NULL, "store opened");
+	T_EQ_INT(store_checkpointer_start(s), 0, "checkpointer started");
+	T_EQ_INT(store_checkpointer_start(s), 0, "a second start is a no-op");
+	/* enough commits to cross STORE_CKPT_FRAMES several times over */
+	for (i = 0; i < 5000 && ok; i++) {
+		a = NULL;
+		ok = outbox_accept(s, NULL, NULL, "text", chat, req, id, &a) ==
+		    OUTBOX_NEW;
+		free(a);
+		n += ok;
+		store_checkpointer_stats(s, &cs);
+		if (cs.wal_frames > max_frames)
+			max_frames = cs.wal_frames;
+	}
+	T_EQ_INT(n, 5000, "5000 accepts committed");
+	T_OK(max_frames >= STORE_CKPT_FRAMES, "the WAL reached the threshold "
+	    "(%d pages)", max_frames);
+	/* wait for the thread (no time asserted: up to 20 s of polling) */
+	for (tries = 0; tries < 2000; tries++) {
+		store_checkpointer_stats(s, &cs);
+		if (cs.complete >= 1)
+			break;
+		usleep(10000);
+	}
+	T_OK(cs.runs >= 1 && cs.complete >= 1, "the thread checkpointed "
+	    "(%llu runs, %llu complete)", (unsigned long long)cs.runs,
+	    (unsigned long long)cs.complete);
+	/* a writer that never pauses: from STORE_CKPT_FRAMES_MAX on its
+	 * commits checkpoint too (each one the thread is not busy with), and
+	 * the WAL starts over; it never grew to hold all 5000 commits' pages
+	 * (over 20,000) */
+	T_OK(max_frames < 2 * STORE_CKPT_FRAMES_MAX, "the WAL stayed "
+	    "bounded (at most %d pages in it)", max_frames);
+	/* a writer that pauses whenever a commit left the WAL at the
+	 * threshold, until the thread has run: the WAL starts over each time,
+	 * the commits themselves never reach STORE_CKPT_FRAMES_MAX */
+	max_frames = 0;
+	restarts = 0;
+	prev = 0;
+	for (i = 0; i < 2500 && ok; i++) {
+		a = NULL;
+		ok = outbox_accept(s, NULL, NULL, "text", chat, req, id, &a) ==
+		    OUTBOX_NEW;
+		free(a);
+		store_checkpointer_stats(s, &cs);
+		if (cs.wal_frames < prev)
+			restarts++;
+		/* from the first start over on (the burst left a WAL) */
+		if (restarts > 0 && cs.wal_frames > max_frames)
+			max_frames = cs.wal_frames;
+		prev = cs.wal_frames;
+		if (cs.wal_frames >= STORE_CKPT_FRAMES) {
+			runs = cs.runs;
+			for (tries = 0; tries < 10000 && cs.runs == runs;
+			    tries++) {
+				usleep(1000);
+				store_checkpointer_stats(s, &cs);
+			}
+		}
+	}
+	T_OK(ok, "2500 more accepts committed");
+	T_OK(restarts >= 2, "the WAL started over after the thread's "
+	    "checkpoints (%d times)", restarts);
+	T_OK(max_frames < STORE_CKPT_FRAMES + 100, "a pausing writer keeps "
+	    "the WAL near the threshold (at most %d pages)", max_frames);
+	store_close(s);
+	s = store_open(lastdir);
+	T_OK(s != NULL, "reopened");
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 7500,
+	    "every accepted row is there after the close");
+	store_close(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -441,6 +526,7 @@ main(int argc, char **argv)
 	T_RUN(test_receipt_body);
 	T_RUN(test_incoming);
 	T_RUN(test_http);
+	T_RUN(test_checkpointer);
 	rx_rm_rf(tmpdir);
 	return t_done();
 }
