@@ -183,6 +183,12 @@ msghook_set_target(const char *urls, const char *secret)
 }
 
 int
+msghook_wanted(void)
+{
+	return wh_nurls > 0;
+}
+
+int
 msghook_enqueue(struct store *s, const char *event, const char *event_id,
     const char *json)
 {

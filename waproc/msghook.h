@@ -60,6 +60,9 @@ int	msghook_set_target(const char *urls, const char *secret);
  * and its webhook commit or roll back together.  0 queued (or no URL
  * configured: nothing to do), 1 event_id already queued, -1 error.
  */
+/* 1 when a URL is set (msghook_enqueue would queue): a caller can skip
+ * building a payload nobody gets. */
+int	msghook_wanted(void);
 int	msghook_enqueue(struct store *s, const char *event,
 	    const char *event_id, const char *json);
 

@@ -1054,10 +1054,14 @@ job_devices(struct msgr *m, struct job *j, struct jid *devs, size_t *ndevs)
 	struct devcache *d;
 	char user[JID_STR_MAX];
 	struct binnode *iq;
-	size_t nu, i, k, nmiss = 0;
+	size_t nu, i, k, nmiss = 0, max;
 
-	users = xcalloc(GROUP_MEMBERS_MAX + 1, sizeof(*users));
-	nu = job_users(m, j, users, GROUP_MEMBERS_MAX + 1);
+	/* the peer or the members, and ourselves (a jid is 168 bytes: the
+	 * largest group's worth, zeroed, was a memset of 170 KB a send) */
+	max = (j->group ? (j->nmembers < GROUP_MEMBERS_MAX ? j->nmembers :
+	    GROUP_MEMBERS_MAX) : 1) + 1;
+	users = xreallocarray(NULL, max, sizeof(*users));
+	nu = job_users(m, j, users, max);
 	miss = xcalloc(nu + 1, sizeof(*miss));
 	*ndevs = 0;
 	for (i = 0; i < nu; i++) {
@@ -1503,7 +1507,8 @@ job_step(struct msgr *m)
 			job_end(m, "not connected", 0);
 		return;
 	}
-	devs = xcalloc(JOB_DEVS_MAX, sizeof(*devs));
+	/* filled up to n (not zeroed: 170 KB) */
+	devs = xreallocarray(NULL, JOB_DEVS_MAX, sizeof(*devs));
 	rc = job_devices(m, j, devs, &n);
 	if (rc != 0) {
 		free(devs);

@@ -267,6 +267,8 @@ ob_apply(struct store *s, struct store_ob_row *r, int st, const char *receipt)
 		return -1;
 	if (store_msg_set_status(s, r->chat, r->id, ob_states[st].name) == -1)
 		return -1;
+	if (!msghook_wanted())
+		return 0;
 	body = ob_hook_body(r, st, receipt, eid);
 	rc = msghook_enqueue(s, "message.ack", eid, body);
 	free(body);

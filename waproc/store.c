@@ -27,11 +27,13 @@
 DB_SQL_EMBED(waproc_sql_device_001, "sql/device/001_init.sql");
 DB_SQL_EMBED(waproc_sql_device_002, "sql/device/002_msg_delivery.sql");
 DB_SQL_EMBED(waproc_sql_device_003, "sql/device/003_app_state.sql");
+DB_SQL_EMBED(waproc_sql_device_004, "sql/device/004_outbox_indexes.sql");
 
 static const struct db_migration store_migrations[] = {
 	{ "001_init.sql", waproc_sql_device_001 },
 	{ "002_msg_delivery.sql", waproc_sql_device_002 },
 	{ "003_app_state.sql", waproc_sql_device_003 },
+	{ "004_outbox_indexes.sql", waproc_sql_device_004 },
 };
 #define NMIGRATIONS (sizeof(store_migrations) / sizeof(store_migrations[0]))
 
