@@ -52,8 +52,8 @@ struct stmt_slot {
 
 #define STMT_LOOSE	8	/* statements in use twice at once */
 
-/* The checkpoint thread (store_checkpointer_start): all but wal_frames
- * and the flags under mu. */
+/* The checkpoint thread (store_checkpointer_start): the flags and
+ * counters under mu. */
 struct store_ckpt {
 	pthread_t	 th;
 	pthread_mutex_t	 mu;
@@ -62,7 +62,6 @@ struct store_ckpt {
 	int		 want;		/* a commit crossed the threshold */
 	int		 stop;
 	uint64_t	 runs, complete;
-	int		 wal_frames;	/* the writer's thread only */
 };
 
 struct store {
@@ -72,6 +71,7 @@ struct store {
 	size_t			 nloose;
 	char			 path[PATH_MAX];
 	struct store_ckpt	*ck;
+	int			 wal_frames;	/* after the last commit */
 };
 
 /* ---- the checkpoint thread ---- */
@@ -84,9 +84,10 @@ struct store {
 static int
 ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	struct store_ckpt *c = arg;
+	struct store *s = arg;
+	struct store_ckpt *c = s->ck;
 
-	c->wal_frames = frames;
+	s->wal_frames = frames;
 	if (frames >= STORE_CKPT_FRAMES_MAX) {
 		(void)sqlite3_wal_checkpoint_v2(db, name,
 		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -138,12 +139,12 @@ ckpt_stop(struct store *s)
 
 	if (c == NULL)
 		return;
+	sqlite3_wal_hook(s->db, NULL, NULL);
 	pthread_mutex_lock(&c->mu);
 	c->stop = 1;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->th, NULL);
-	sqlite3_wal_hook(s->db, NULL, NULL);
 	sqlite3_close(c->db);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
@@ -194,7 +195,12 @@ store_checkpointer_start(struct store *s)
 		return -1;
 	}
 	s->ck = c;
-	sqlite3_wal_hook(s->db, ckpt_hook, c);
+	sqlite3_wal_hook(s->db, ckpt_hook, s);
+	/* what an earlier run left in the WAL is copied back at once */
+	pthread_mutex_lock(&c->mu);
+	c->want = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
 
@@ -204,13 +210,14 @@ store_checkpointer_stats(struct store *s, struct store_ckpt_stats *out)
 	struct store_ckpt *c = s->ck;
 
 	memset(out, 0, sizeof(*out));
+	out->wal_frames = s->wal_frames;
 	if (c == NULL)
 		return;
+	out->thread = 1;
 	pthread_mutex_lock(&c->mu);
 	out->runs = c->runs;
 	out->complete = c->complete;
 	pthread_mutex_unlock(&c->mu);
-	out->wal_frames = c->wal_frames;
 }
 
 size_t

@@ -40,7 +40,9 @@ int		 store_step_done(struct store *, struct sqlite3_stmt *);
  * for the disk, tens of milliseconds on a busy one.  Once started, a
  * thread with its own connection does it instead (a PASSIVE checkpoint:
  * writers go on appending meanwhile) whenever a commit leaves
- * STORE_CKPT_FRAMES pages or more in the WAL.
+ * STORE_CKPT_FRAMES pages or more in the WAL (and once at the start).
+ * waproc starts it once its device is paired: an unpaired one, idle,
+ * does without the thread and its connection.
  * Durability is unchanged: a commit is in the WAL (the OS's page cache)
  * before it returns, as before.  0, or -1 (logged; SQLite's own
  * checkpoints stay on).  store_close stops the thread.
@@ -52,6 +54,7 @@ int		 store_step_done(struct store *, struct sqlite3_stmt *);
 #define STORE_CKPT_FRAMES_MAX	(8 * STORE_CKPT_FRAMES)
 int		 store_checkpointer_start(struct store *);
 struct store_ckpt_stats {
+	int		thread;		/* the thread is running */
 	uint64_t	runs;		/* checkpoints done by the thread */
 	uint64_t	complete;	/* of which left no frame behind */
 	int		wal_frames;	/* pages in the WAL after the last commit */

@@ -171,7 +171,7 @@ main(int argc, char *argv[])
 	struct glue g;
 	void *zctx;
 	long wait;
-	int stop = 0, announced = 0, rc = 0, n, i, t;
+	int stop = 0, announced = 0, rc = 0, n, i, t, ckpt = 0;
 	size_t nh;
 	long ht;
 	char buf[16];
@@ -205,9 +205,6 @@ main(int argc, char *argv[])
 
 	if ((store = store_open(dir)) == NULL)
 		fatalx("cannot open the device store in %s", dir);
-	/* no commit (an API accept) ever waits for a WAL checkpoint */
-	if (store_checkpointer_start(store) == -1)
-		log_warnx("checkpoints stay in the commits");
 
 	if ((zctx = zmq_ctx_new()) == NULL)
 		fatal("zmq_ctx_new");
@@ -295,6 +292,14 @@ main(int argc, char *argv[])
 		if (!announced && ctl_ready(ctl)) {
 			session_announce(g.sess);
 			announced = 1;
+		}
+		/* Paired: WAL checkpoints move to their own thread, so no
+		 * commit (an API accept) waits for the disk; started here,
+		 * between calls, not in one. */
+		if (!ckpt && session_registered(g.sess)) {
+			ckpt = 1;
+			if (store_checkpointer_start(store) == -1)
+				log_warnx("checkpoints stay in the commits");
 		}
 	}
 	session_stop(g.sess);

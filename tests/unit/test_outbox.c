@@ -438,8 +438,18 @@ test_checkpointer(void)
 	int i, n = 0, max_frames = 0, ok = 1, tries, restarts, prev;
 
 	T_OK(s != NULL, "store opened");
+	store_checkpointer_stats(s, &cs);
+	T_OK(!cs.thread, "no thread before store_checkpointer_start");
 	T_EQ_INT(store_checkpointer_start(s), 0, "checkpointer started");
 	T_EQ_INT(store_checkpointer_start(s), 0, "a second start is a no-op");
+	a = NULL;
+	T_EQ_INT(outbox_accept(s, NULL, NULL, "text", chat, req, id, &a),
+	    OUTBOX_NEW, "a first accept");
+	free(a);
+	store_checkpointer_stats(s, &cs);
+	T_OK(cs.thread && cs.wal_frames > 0 && cs.wal_frames <
+	    STORE_CKPT_FRAMES, "the thread runs; the hook saw the commit "
+	    "(%d pages)", cs.wal_frames);
 	/* enough commits to cross STORE_CKPT_FRAMES several times over */
 	for (i = 0; i < 5000 && ok; i++) {
 		a = NULL;
@@ -451,7 +461,7 @@ test_checkpointer(void)
 		if (cs.wal_frames > max_frames)
 			max_frames = cs.wal_frames;
 	}
-	T_EQ_INT(n, 5000, "5000 accepts committed");
+	T_EQ_INT(n, 5000, "5000 more accepts committed");
 	T_OK(max_frames >= STORE_CKPT_FRAMES, "the WAL reached the threshold "
 	    "(%d pages)", max_frames);
 	/* wait for the thread (no time asserted: up to 20 s of polling) */
@@ -505,7 +515,7 @@ test_checkpointer(void)
 	store_close(s);
 	s = store_open(lastdir);
 	T_OK(s != NULL, "reopened");
-	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 7500,
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 7501,
 	    "every accepted row is there after the close");
 	store_close(s);
 }
