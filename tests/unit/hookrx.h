@@ -43,7 +43,7 @@ struct rx {
 	int		 port;
 	char		 url[64];
 	pthread_t	 th;
-	volatile int	 stop;
+	int		 stop;		/* atomic: set by rx_stop */
 	pthread_mutex_t	 mu;
 	int		 codes[32];	/* status for request i */
 	int		 ncodes;
@@ -145,7 +145,7 @@ rx_main(void *arg)
 	struct pollfd p;
 	int fd;
 
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		p.fd = r->lfd;
 		p.events = POLLIN;
 		if (poll(&p, 1, 20) <= 0)
@@ -205,7 +205,7 @@ rx_stop(struct rx *r)
 {
 	int i;
 
-	r->stop = 1;
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(r->th, NULL);
 	close(r->lfd);
 	for (i = 0; i < r->nheld; i++)
