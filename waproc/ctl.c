@@ -14,8 +14,21 @@
 #include "log.h"
 #include "xmalloc.h"
 
+/* A message held back by ctl_hold: its header and packed body. */
+struct held {
+	struct held	*next;
+	size_t		 len;
+	uint8_t		 hdr[IPC_HDR_LEN];
+	uint8_t		 body[];
+};
+
+#define HELD_MAX	(64u << 20)	/* bytes held at most */
+
 struct ctl {
 	void		*sock;
+	int		 hold;
+	struct held	*hhead, *htail;
+	size_t		 hbytes;
 	char		 device[17];
 	int		 ready;
 	uint32_t	 next_id;
@@ -51,6 +64,7 @@ ctl_free(struct ctl *c)
 {
 	if (c == NULL)
 		return;
+	ctl_drop(c);
 	zmq_close(c->sock);
 	free(c);
 }
@@ -67,6 +81,74 @@ ctl_ready(const struct ctl *c)
 	return c->ready;
 }
 
+void
+ctl_hold(struct ctl *c)
+{
+	c->hold = 1;
+}
+
+void
+ctl_flush(struct ctl *c)
+{
+	struct held *m;
+
+	c->hold = 0;
+	while ((m = c->hhead) != NULL) {
+		c->hhead = m->next;
+		if (zmq_send(c->sock, m->hdr, sizeof(m->hdr), ZMQ_SNDMORE |
+		    ZMQ_DONTWAIT) == -1 || zmq_send(c->sock, m->body, m->len,
+		    ZMQ_DONTWAIT) == -1)
+			log_debug("send held: %s", zmq_strerror(errno));
+		else
+			c->last_tx = ipc_mono_ms();
+		free(m);
+	}
+	c->htail = NULL;
+	c->hbytes = 0;
+}
+
+void
+ctl_drop(struct ctl *c)
+{
+	struct held *m;
+
+	while ((m = c->hhead) != NULL) {
+		c->hhead = m->next;
+		free(m);
+	}
+	c->htail = NULL;
+	c->hbytes = 0;
+	c->hold = 0;
+}
+
+/* Held: packed now, sent by ctl_flush in order. */
+static int
+ctl_keep(struct ctl *c, const struct ipc_hdr *h, const ProtobufCMessage *body)
+{
+	struct held *m;
+	size_t len = body != NULL ? protobuf_c_message_get_packed_size(body) :
+	    0;
+
+	if (len > IPC_BODY_MAX || c->hbytes + len > HELD_MAX) {
+		log_warnx("%s: too much held back; dropped",
+		    ipc_type_name(h->type));
+		return -1;
+	}
+	m = xmalloc(sizeof(*m) + len);
+	m->next = NULL;
+	m->len = len;
+	ipc_hdr_encode(h, m->hdr);
+	if (body != NULL)
+		protobuf_c_message_pack(body, m->body);
+	if (c->htail != NULL)
+		c->htail->next = m;
+	else
+		c->hhead = m;
+	c->htail = m;
+	c->hbytes += len;
+	return 0;
+}
+
 static int
 ctl_send(struct ctl *c, uint16_t type, uint32_t reqid, int flags,
     const ProtobufCMessage *body)
@@ -75,6 +157,8 @@ ctl_send(struct ctl *c, uint16_t type, uint32_t reqid, int flags,
 
 	if (reqid == 0 && !(flags & IPC_F_REPLY))
 		h.reqid = ++c->next_id;
+	if (c->hold)
+		return ctl_keep(c, &h, body);
 	if (ipc_send(c->sock, NULL, 0, &h, body) == -1) {
 		log_debug("send %s: %s", ipc_type_name(type),
 		    zmq_strerror(errno));

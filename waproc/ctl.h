@@ -23,6 +23,14 @@ struct ctl	*ctl_new(void *zctx, const char *endpoint, const char *device,
 void		 ctl_free(struct ctl *);
 void		*ctl_socket(struct ctl *);
 /* Send HELLO; wipes the caller's token copy afterwards is up to it. */
+/*
+ * Hold back every message from now on (replies, events, status,
+ * heartbeats) until ctl_flush sends them in order, or ctl_drop forgets
+ * them: what they report is not committed yet (store_turn_begin).
+ */
+void		 ctl_hold(struct ctl *);
+void		 ctl_flush(struct ctl *);
+void		 ctl_drop(struct ctl *);
 int		 ctl_hello(struct ctl *, const char *token, const char *version);
 int		 ctl_ready(const struct ctl *);	/* HELLO accepted */
 /*

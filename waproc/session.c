@@ -667,6 +667,12 @@ session_timeout_ms(struct session *s)
 }
 
 void
+session_jobs(struct session *s)
+{
+	msgr_service(s->msgr);
+}
+
+void
 session_service(struct session *s)
 {
 	uint64_t now;

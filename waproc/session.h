@@ -54,6 +54,8 @@ void		 session_call(struct session *, uint32_t reqid,
 /* Event loop. */
 int		 session_pollfds(struct session *, struct pollfd *, int max);
 int		 session_timeout_ms(struct session *);
+/* The outbox's due sends (msgr), without the connection's service. */
+void		 session_jobs(struct session *);
 void		 session_service(struct session *);
 /* Shutting down: close the connection (credentials stay). */
 void		 session_stop(struct session *);

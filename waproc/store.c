@@ -72,6 +72,9 @@ struct store {
 	char			 path[PATH_MAX];
 	struct store_ckpt	*ck;
 	int			 wal_frames;	/* after the last commit */
+	int			 turn;		/* store_turn_begin .. _end */
+	int			 turn_open;	/* its BEGIN is done */
+	int			 depth;		/* savepoints open in it */
 };
 
 /* ---- the checkpoint thread ---- */
@@ -400,22 +403,97 @@ store_step_done(struct store *s, sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * In a turn, store_begin / _commit / _rollback are a savepoint inside the
+ * turn's one transaction (begun by the first of them); outside, a
+ * transaction of their own.
+ */
 int
 store_begin(struct store *s)
 {
-	return store_step_once(s, "BEGIN IMMEDIATE");
+	if (!s->turn)
+		return store_step_once(s, "BEGIN IMMEDIATE");
+	if (!s->turn_open) {
+		if (store_step_once(s, "BEGIN IMMEDIATE") == -1)
+			return -1;
+		s->turn_open = 1;
+	}
+	if (store_step_once(s, "SAVEPOINT t") == -1)
+		return -1;
+	s->depth++;
+	return 0;
 }
 
 int
 store_commit(struct store *s)
 {
-	return store_step_once(s, "COMMIT");
+	if (!s->turn)
+		return store_step_once(s, "COMMIT");
+	if (s->depth == 0) {
+		log_warnx("store: commit without a begin in a turn");
+		return 0;
+	}
+	if (store_step_once(s, "RELEASE t") == -1)
+		return -1;	/* still open: the caller rolls it back */
+	s->depth--;
+	return 0;
 }
 
 void
 store_rollback(struct store *s)
 {
-	(void)store_step_once(s, "ROLLBACK");
+	if (!s->turn) {
+		(void)store_step_once(s, "ROLLBACK");
+		return;
+	}
+	if (s->depth == 0) {
+		/* never the turn's other writes */
+		log_warnx("store: rollback without a begin in a turn");
+		return;
+	}
+	(void)store_step_once(s, "ROLLBACK TO t");
+	(void)store_step_once(s, "RELEASE t");
+	s->depth--;
+}
+
+void
+store_turn_begin(struct store *s)
+{
+	s->turn = 1;
+}
+
+int
+store_turn_commit(struct store *s)
+{
+	int rc = 0;
+
+	if (s->depth > 0) {
+		/* a begin without its commit or rollback: a bug; what it
+		 * wrote commits with the rest, as it would have before */
+		log_warnx("store: %d savepoint(s) left open in a turn",
+		    s->depth);
+		s->depth = 0;
+	}
+	if (s->turn_open) {
+		rc = store_step_once(s, "COMMIT");
+		s->turn_open = 0;
+	}
+	return rc;
+}
+
+int
+store_turn_end(struct store *s)
+{
+	int rc = store_turn_commit(s);
+
+	s->turn = 0;
+	return rc;
+}
+
+int
+store_turn_dirty(const struct store *s)
+{
+	return s->turn_open;
 }
 
 int

@@ -61,6 +61,22 @@ struct store_ckpt_stats {
 };
 void		 store_checkpointer_stats(struct store *, struct store_ckpt_stats *);
 
+/*
+ * Turns: group commit for one pass of waproc's loop.  Between
+ * store_turn_begin and store_turn_end, store_begin / _commit / _rollback
+ * are savepoints inside one transaction, begun by the first store_begin;
+ * store_turn_commit (and _end) commits it.  What a turn wrote must not be
+ * shown to anyone before that commit: waproc holds its IPC replies and
+ * events (ctl_hold) and its WebSocket writes (store_turn_dirty) until
+ * then.  store_turn_commit: 0, or -1 (the turn is lost: the caller must
+ * not let anything it held out, and exits).
+ */
+void		 store_turn_begin(struct store *);
+int		 store_turn_commit(struct store *);
+int		 store_turn_end(struct store *);
+/* 1 while a turn's transaction holds uncommitted writes. */
+int		 store_turn_dirty(const struct store *);
+
 int		 store_begin(struct store *);
 int		 store_commit(struct store *);
 void		 store_rollback(struct store *);

@@ -29,6 +29,7 @@
 #include "msghook.h"
 #include "session.h"
 #include "store.h"
+#include "wsclient.h"
 #include "xmalloc.h"
 
 #define WAPROC_VERSION	"0.1.0"
@@ -152,6 +153,25 @@ on_call(struct ctl *c, uint32_t reqid, const Ipc__Request *req, void *arg)
 	    req->idempotency_key);
 }
 
+/* A turn's writes are durable: now what reports them may go out.  A turn
+ * that cannot commit is fatal, before any of it was shown (devmgr
+ * restarts us; the server sends again whatever we had not acked). */
+static void
+turn_commit(struct store *store, struct ctl *ctl)
+{
+	if (store_turn_commit(store) == -1) {
+		ctl_drop(ctl);
+		fatalx("store: a turn did not commit");
+	}
+	ctl_flush(ctl);
+}
+
+static int
+turn_dirty(void *arg)
+{
+	return store_turn_dirty(arg);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -205,6 +225,7 @@ main(int argc, char *argv[])
 
 	if ((store = store_open(dir)) == NULL)
 		fatalx("cannot open the device store in %s", dir);
+	wsclient_set_hold(turn_dirty, store);
 
 	if ((zctx = zmq_ctx_new()) == NULL)
 		fatal("zmq_ctx_new");
@@ -281,12 +302,26 @@ main(int argc, char *argv[])
 		if (items[1].revents & ZMQ_POLLIN)
 			while (read(sigpipe_fd[0], buf, sizeof(buf)) > 0)
 				;
-		/* API calls first: an accept is one short commit, while a
-		 * burst of incoming stanzas (each stored before its ack) could
-		 * hold the answers back for a long while */
+		/*
+		 * Two turns (store.h): what each writes commits once, and
+		 * only then do its replies, events and WebSocket frames go
+		 * out.  First the API calls and the sends they queue: an
+		 * accepted message is committed with its encryption and sent
+		 * in one transaction.  Then the WebSocket: queued frames are
+		 * written, incoming stanzas stored, their acks held until
+		 * that commit.  Calls go first: a burst of incoming stanzas
+		 * could hold the answers back for a long while.
+		 */
+		store_turn_begin(store);
+		ctl_hold(ctl);
 		if (items[0].revents & ZMQ_POLLIN)
 			stop = ctl_dispatch(ctl, on_call, &g);
+		session_jobs(g.sess);
+		turn_commit(store, ctl);
+		ctl_hold(ctl);
 		session_service(g.sess);
+		turn_commit(store, ctl);
+		store_turn_end(store);
 		msghook_service(items + 2 + n, nh);
 		media_service(media, items + 2 + n + nh, nm);
 		if (!announced && ctl_ready(ctl)) {

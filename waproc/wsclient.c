@@ -31,6 +31,16 @@
 #include "frame.h"
 #include "wsclient.h"
 
+static int	(*hold_fn)(void *);
+static void	*hold_arg;
+
+void
+wsclient_set_hold(int (*fn)(void *), void *arg)
+{
+	hold_fn = fn;
+	hold_arg = arg;
+}
+
 #define CA_BUNDLE	"/etc/ssl/certs/ca-certificates.crt"
 
 struct wsmsg {
@@ -163,7 +173,16 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (wsi != w->wsi || w->closing)
 			return -1;
-		if ((m = w->qhead) != NULL) {
+		/* what is queued may report writes not committed yet: it
+		 * waits for the commit (asked again: the next pass) */
+		if (hold_fn != NULL && hold_fn(hold_arg)) {
+			if (w->qhead != NULL)
+				lws_callback_on_writable(wsi);
+			return 0;
+		}
+		/* as many as the socket takes now (one pass of the loop per
+		 * frame was a pass per ack) */
+		while ((m = w->qhead) != NULL) {
 			w->qhead = m->next;
 			if (w->qhead == NULL)
 				w->qtail = NULL;
@@ -173,6 +192,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			free(m);
 			if (rc < 0)
 				return -1;
+			if (lws_send_pipe_choked(wsi))
+				break;
 		}
 		if (w->qhead != NULL)
 			lws_callback_on_writable(wsi);

@@ -44,6 +44,9 @@ struct wsclient_cb {
  * links).  Nothing is set up here: the first connect makes the
  * libwebsockets context, with TLS only for wss://, kept for reconnects.
  */
+/* While fn(arg) is non-zero, nothing queued is written (every client of
+ * the process): waproc's uncommitted turn (store_turn_dirty). */
+void		 wsclient_set_hold(int (*fn)(void *), void *arg);
 struct wsclient	*wsclient_new(const struct wsclient_cb *, const char *ca_file);
 void		 wsclient_free(struct wsclient *);
 /*

@@ -520,6 +520,91 @@ test_checkpointer(void)
 	store_close(s);
 }
 
+/* Rows in the outbox as another connection sees them (committed only). */
+static int
+outside_count(void)
+{
+	char path[300];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	snprintf(path, sizeof(path), "%s/store.db", lastdir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK && sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM outbox",
+	    -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Turns (store_turn_begin): handlers' transactions are savepoints in one
+ * transaction, committed once; a rollback undoes only its own part. */
+static void
+test_turns(void)
+{
+	struct store *s = open_fresh();
+	char id[MSGID_MAX], id2[MSGID_MAX], *a = NULL;
+
+	T_OK(s != NULL, "store opened");
+	/* outside a turn: committed at once, as always */
+	T_EQ_INT(outbox_accept(s, NULL, NULL, "text", chat, req, id, &a),
+	    OUTBOX_NEW, "accept outside a turn");
+	free(a);
+	a = NULL;
+	T_EQ_INT(outside_count(), 1, "outside a turn: visible at once");
+	T_OK(!store_turn_dirty(s), "not dirty outside a turn");
+
+	store_turn_begin(s);
+	T_OK(!store_turn_dirty(s), "a turn with no write is not dirty");
+	T_EQ_INT(outbox_accept(s, NULL, NULL, "text", chat, req, id, &a),
+	    OUTBOX_NEW, "accept in a turn");
+	free(a);
+	a = NULL;
+	T_OK(store_turn_dirty(s), "dirty after a write");
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 2,
+	    "the turn sees its own write");
+	T_EQ_INT(outside_count(), 1, "nobody else sees it before the commit");
+	/* a second handler that fails: its part only is undone */
+	T_EQ_INT(store_begin(s), 0, "a second handler begins");
+	T_EQ_INT(store_ob_insert(s, "3EB0FFFFFFFFFFFFFFFF", chat, NULL, "text",
+	    req, NULL, 1), 0, "it writes");
+	store_rollback(s);
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 2,
+	    "its rollback undid its row only");
+	store_rollback(s);	/* no begin: never the turn's other writes */
+	T_EQ_INT(store_commit(s), 0, "a commit without a begin is a no-op");
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 2,
+	    "a stray rollback left the turn's rows alone");
+	/* a duplicate key inside the turn is still reported */
+	T_EQ_INT(outbox_accept(s, NULL, "k-turn", "text", chat, req, id2, &a),
+	    OUTBOX_NEW, "an accept with a key");
+	free(a);
+	a = NULL;
+	T_EQ_INT(outbox_accept(s, NULL, "k-turn", "text", chat, req, id, &a),
+	    OUTBOX_REPLAY, "the same key again in the same turn: a replay");
+	T_EQ_STR(id, id2, "with the first id");
+	free(a);
+	a = NULL;
+	T_EQ_INT(store_turn_commit(s), 0, "the turn commits");
+	T_OK(!store_turn_dirty(s), "not dirty after the commit");
+	T_EQ_INT(outside_count(), 3, "all of it visible after the commit");
+	/* the turn goes on: the next write opens a new transaction */
+	T_EQ_INT(outbox_accept(s, NULL, NULL, "text", chat, req, id, &a),
+	    OUTBOX_NEW, "an accept after the turn's first commit");
+	free(a);
+	a = NULL;
+	T_EQ_INT(outside_count(), 3, "held until the next commit");
+	T_EQ_INT(store_turn_end(s), 0, "the turn ends");
+	T_EQ_INT(outside_count(), 4, "committed at its end");
+	T_EQ_INT(outbox_accept(s, NULL, NULL, "text", chat, req, id, &a),
+	    OUTBOX_NEW, "after the turn: committed at once again");
+	free(a);
+	T_EQ_INT(outside_count(), 5, "visible at once");
+	store_close(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -537,6 +622,7 @@ main(int argc, char **argv)
 	T_RUN(test_incoming);
 	T_RUN(test_http);
 	T_RUN(test_checkpointer);
+	T_RUN(test_turns);
 	rx_rm_rf(tmpdir);
 	return t_done();
 }

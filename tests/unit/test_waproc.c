@@ -23,11 +23,15 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <sodium.h>
+#include <zmq.h>
 
 #include "t.h"
 #include "buf.h"
 #include "conn.h"
 #include "creds.h"
+#include "ctl.h"
+#include "ipc.h"
+#include "ipc.pb-c.h"
 #include "log.h"
 #include "session.h"
 #include "signal-keys.h"
@@ -626,6 +630,58 @@ test_fakewa_pairing(void)
 	store_close(st);
 }
 
+/* The next event devmgr's side gets: its type, or "" (none in 5 s). */
+static const char *
+next_event(void *router, char *out, size_t outlen)
+{
+	struct ipc_msg m;
+	Ipc__Event *e;
+
+	out[0] = '\0';
+	if (ipc_recv(router, 1, &m, 5000) != 0)
+		return out;
+	if (m.hdr.type == IPC_WAEVENT && (e = ipc__event__unpack(NULL,
+	    m.bodylen, m.body)) != NULL) {
+		snprintf(out, outlen, "%s", e->type);
+		ipc__event__free_unpacked(e, NULL);
+	} else
+		snprintf(out, outlen, "type %u", m.hdr.type);
+	ipc_msg_clear(&m);
+	return out;
+}
+
+/* ctl_hold: what a turn reports waits for its commit (ctl_flush, in
+ * order) or is forgotten (ctl_drop). */
+static void
+test_ctl_hold(void)
+{
+	void *z = zmq_ctx_new(), *router = zmq_socket(z, ZMQ_ROUTER);
+	struct ctl *c;
+	char t[64];
+
+	T_OK(zmq_bind(router, "inproc://ctl-hold") == 0, "router bound");
+	c = ctl_new(z, "inproc://ctl-hold", "0123456789abcdef", 0, 0);
+	ctl_hold(c);
+	T_EQ_INT(ctl_event(c, "held.one", "{}", NULL), 0, "held event 1");
+	T_EQ_INT(ctl_event(c, "held.two", "{\"a\":1}", NULL), 0,
+	    "held event 2");
+	ctl_drop(c);		/* never sent */
+	ctl_hold(c);
+	T_EQ_INT(ctl_event(c, "kept.one", NULL, NULL), 0, "held event 3");
+	T_EQ_INT(ctl_event(c, "kept.two", "{}", NULL), 0, "held event 4");
+	ctl_flush(c);
+	T_EQ_INT(ctl_event(c, "after", "{}", NULL), 0, "event after the flush");
+	T_EQ_STR(next_event(router, t, sizeof(t)), "kept.one", "the first to "
+	    "arrive is the first flushed: the dropped ones never went");
+	T_EQ_STR(next_event(router, t, sizeof(t)), "kept.two", "then the "
+	    "second, in order");
+	T_EQ_STR(next_event(router, t, sizeof(t)), "after", "then the one "
+	    "sent after the flush");
+	ctl_free(c);
+	zmq_close(router);
+	zmq_ctx_term(z);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -638,6 +694,7 @@ main(int argc, char **argv)
 	if (sodium_init() < 0 || mkdtemp(tmpl) == NULL)
 		return 1;
 	snprintf(tmpdir, sizeof(tmpdir), "%s", tmpl);
+	T_RUN(test_ctl_hold);
 	T_RUN(test_lifecycle);
 	T_RUN(test_phone);
 	T_RUN(test_unpaired_api);
