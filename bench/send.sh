@@ -16,7 +16,8 @@
 #      send work beyond their first in-flight window, so this is the API's
 #      ceiling without the pipeline competing for the CPUs
 # For each run: CPU of each component over the load (/proc/PID/stat; wrk
-# from getrusage), fakewa's offline queue, then up to DRAIN_MAX s of
+# from getrusage), context switches per send of each component (all its
+# threads: /proc/PID/task/*/status), fakewa's offline queue, then up to DRAIN_MAX s of
 # waiting: how many accepted messages reached the receivers (each
 # receiver's GET /api/chat/<sender>/messages pagination.total; the ring
 # keeps each such chat one-way) and accept -> server ack.
@@ -300,21 +301,26 @@ def wrk(rate, tag, dur, c):
     raise SystemExit("wrk gave no RESULT line")
 
 
+def groups():
+    """The stack's processes by component: name -> PIDs."""
+    state = st.state()
+    g = {}
+    for name in ("fakewa", "devmgr", "wsrelay"):
+        v = state.get(name, "")
+        g[name] = [int(v)] if v.isdigit() else []
+    g["fcgi-app"] = st.fcgi_pids()
+    web_pid = state.get("web", "")
+    g[web] = ([int(web_pid)] + stack.children_of(int(web_pid))
+              if web_pid.isdigit() else [])
+    g["waproc"] = st.waproc_pids()
+    return g
+
+
 def cpu_ticks():
     """CPU time (s) of the stack's components, by name."""
     hz = os.sysconf("SC_CLK_TCK")
-    state = st.state()
-    groups = {}
-    for name in ("fakewa", "devmgr", "wsrelay"):
-        v = state.get(name, "")
-        groups[name] = [int(v)] if v.isdigit() else []
-    groups["fcgi-app"] = st.fcgi_pids()
-    web_pid = state.get("web", "")
-    groups[web] = ([int(web_pid)] + stack.children_of(int(web_pid))
-                   if web_pid.isdigit() else [])
-    groups["waproc"] = st.waproc_pids()
     out = {}
-    for name, pids in groups.items():
+    for name, pids in groups().items():
         t = 0
         for p in pids:
             try:
@@ -327,6 +333,37 @@ def cpu_ticks():
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     out["wrk"] = ru.ru_utime + ru.ru_stime
     return out
+
+
+def ctx_switches():
+    """Context switches (voluntary + not) of every thread of each
+    component, by name: how often the kernel had to run it again."""
+    out = {}
+    for name, pids in groups().items():
+        n = 0
+        for p in pids:
+            try:
+                tasks = os.listdir("/proc/%d/task" % p)
+            except OSError:
+                continue
+            for t in tasks:
+                try:
+                    with open("/proc/%d/task/%s/status" % (p, t)) as f:
+                        for line in f:
+                            if "ctxt_switches:" in line:
+                                n += int(line.split()[1])
+                except (OSError, ValueError, IndexError):
+                    pass
+        out[name] = n
+    return out
+
+
+def ctx_line(a, b, sends):
+    d = {k: b[k] - a.get(k, 0) for k in b}
+    parts = ["%s %.1f" % (k, v / max(1, sends)) for k, v in
+             sorted(d.items(), key=lambda kv: -kv[1]) if v > 0]
+    return ("context switches per accepted send (all threads): %s; total "
+            "%.1f" % (", ".join(parts), sum(d.values()) / max(1, sends)))
 
 
 def cpu_line(a, b, secs, sends):
@@ -373,15 +410,16 @@ def run_phase(name, rate, c, ring, sampler, base):
              ", rate-limited to %d sends/s" % rate if rate else "",
              os.getloadavg()[0]), flush=True)
     t0 = time.time()
-    c0 = cpu_ticks()
+    c0, x0 = cpu_ticks(), ctx_switches()
     r = wrk(rate, name.split()[0], duration, c)
-    c1 = cpu_ticks()
+    c1, x1 = cpu_ticks(), ctx_switches()
     t1 = time.time()
     print("  sends/s accepted %.0f (answers/s %.0f: %d requests, %d errors)"
           % (r["accepted_rps"], r["rps"], r["requests"], r["errors"]))
     print("  API latency: p50 %.2f ms, p99 %.2f ms, mean %.2f ms" %
           (r["p50"], r["p99"], r["mean"]), flush=True)
     print("  " + cpu_line(c0, c1, t1 - t0, r["accepted"]), flush=True)
+    print("  " + ctx_line(x0, x1, r["accepted"]), flush=True)
     print("  fakewa offline queue at the end of the load: %s" %
           fakewa_queue(), flush=True)
     got = drain(tok, ring, base + r["accepted"], name) - base
