@@ -111,9 +111,13 @@ function logger(name, client) {
 
 // A connected client; client.events keeps [event, payload] of the
 // Baileys events a test looks at, client.problems its logged warnings
-// and errors.  sockOpts go to makeWASocket.
+// and errors, client.inbox every messages.upsert entry (client.waiters:
+// predicates called on each new one, dropped once true), client.receipts
+// every messages.update, client.restarts the 515 restarts before open.
+// sockOpts go to makeWASocket.
 export function runClient(B, wsPort, authDir, name, onQr, timeoutMs, sockOpts = {}) {
-  const client = { name, events: [], problems: [], sock: null };
+  const client = { name, events: [], problems: [], sock: null, inbox: [], waiters: [],
+    receipts: [] };
   return new Promise((resolve, reject) => {
     let done = false, restarts = 0;
     const timer = setTimeout(() => finish(new Error(name + ': no connection open within ' + timeoutMs + ' ms')), timeoutMs);
@@ -137,9 +141,16 @@ export function runClient(B, wsPort, authDir, name, onQr, timeoutMs, sockOpts = 
       sock.ev.on('creds.update', saveCreds);
       for (const ev of ['messages.upsert', 'messages.update', 'messages.delete', 'chats.update', 'creds.update'])
         sock.ev.on(ev, (x) => client.events.push([ev, x]));
+      sock.ev.on('messages.upsert', ({ messages }) => {
+        for (const m of messages) {
+          client.inbox.push(m);
+          client.waiters = client.waiters.filter((w) => !w(m));
+        }
+      });
+      sock.ev.on('messages.update', (ups) => { for (const u of ups) client.receipts.push(u); });
       sock.ev.on('connection.update', (u) => {
         if (u.qr) onQr(u.qr, sock);
-        if (u.connection === 'open') { client.user = sock.user; finish(null); }
+        if (u.connection === 'open') { client.user = sock.user; client.restarts = restarts; finish(null); }
         if (u.connection === 'close') {
           const code = u.lastDisconnect?.error?.output?.statusCode;
           if (code === 515 && restarts < 3 && !done) { restarts++; connect().catch(finish); }

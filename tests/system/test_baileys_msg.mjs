@@ -9,132 +9,17 @@
 // Loopback only.  Run: node --test tests/system/test_baileys_msg.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fakewaBin, loadBaileys, startFakewa, post, getJson, runClient, pairClient }
+  from './fakewa_harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const fakewaBin = process.env.FAKEWA_BIN || join(root, 'build', 'bin', 'fakewa');
 const PHONE_A = '15550001111';
 const PHONE_B = '15550002222';
 
 after(() => { setTimeout(() => process.exit(), 2000).unref(); });
-
-async function loadBaileys() {
-  try {
-    return await import('baileys');
-  } catch (e) {
-    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund',
-      '--loglevel=error'], { cwd: here, stdio: 'inherit', timeout: 300000 });
-    if (r.status !== 0) return null;
-    try {
-      const req = createRequire(join(here, 'package.json'));
-      return await import(req.resolve('baileys'));
-    } catch (e2) {
-      return null;
-    }
-  }
-}
-
-function startFakewa(stateDir, ports = { ws: 0, http: 0, media: 0 }) {
-  return new Promise((resolve, reject) => {
-    const args = ['-d', stateDir, '-p', String(ports.ws), '-P', String(ports.http), '-M', String(ports.media)];
-    if (process.env.FAKEWA_VERBOSE) args.push('-v');
-    const p = spawn(fakewaBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    const timer = setTimeout(() => reject(new Error('fakewa did not start: ' + err)), 10000);
-    p.stderr.on('data', (d) => { err += d; if (process.env.FAKEWA_LOG) process.stderr.write(d); });
-    p.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/fakewa ready ws=(\d+) http=(\d+) root=([0-9a-f]{64})/);
-      if (m) {
-        clearTimeout(timer);
-        const media = out.match(/ media=(\d+)/);
-        resolve({ proc: p, ws: +m[1], http: +m[2], root: m[3], media: media ? +media[1] : 0, log: () => err });
-      }
-    });
-    p.on('exit', (code) => { clearTimeout(timer); reject(new Error('fakewa exited ' + code + ': ' + err)); });
-  });
-}
-
-async function post(port, path, body) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: 'POST', body: JSON.stringify(body),
-    headers: { 'content-type': 'application/json' },
-  });
-  return { status: r.status, body: await r.json() };
-}
-
-async function getJson(port, path) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`);
-  return r.json();
-}
-
-const silent = {
-  level: 'silent', child() { return silent; },
-  trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {},
-};
-function logger(name) {
-  if (!process.env.BAILEYS_LOG) return silent;
-  const l = {
-    level: 'debug', child() { return l; },
-    trace() {}, debug() {}, info() {},
-    warn(...a) { console.error('[' + name + '] warn', JSON.stringify(a).slice(0, 600)); },
-    error(...a) { console.error('[' + name + '] error', JSON.stringify(a).slice(0, 600)); },
-    fatal(...a) { console.error('[' + name + '] fatal', JSON.stringify(a).slice(0, 600)); },
-  };
-  return l;
-}
-
-// A client with its inbox: every messages.upsert entry is kept, so a
-// waiter never misses one that arrived before it started waiting.
-function runClient(B, wsPort, authDir, name, onQr, timeoutMs) {
-  const client = { inbox: [], waiters: [], sock: null, receipts: [] };
-  return new Promise((resolve, reject) => {
-    let done = false, restarts = 0;
-    const timer = setTimeout(() => finish(new Error(name + ': no connection open within ' + timeoutMs + ' ms')), timeoutMs);
-    function finish(err) {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) { try { client.sock && client.sock.end(undefined); } catch (e) { /* gone */ } reject(err); }
-      else resolve(client);
-    }
-    async function connect() {
-      const { state, saveCreds } = await B.useMultiFileAuthState(authDir);
-      const sock = B.makeWASocket({
-        waWebSocketUrl: `ws://127.0.0.1:${wsPort}/ws/chat`,
-        auth: state, logger: logger(name), printQRInTerminal: false,
-        markOnlineOnConnect: false, syncFullHistory: false,
-        connectTimeoutMs: 15000, defaultQueryTimeoutMs: 15000,
-      });
-      client.sock = sock;
-      sock.ev.on('creds.update', saveCreds);
-      sock.ev.on('messages.upsert', ({ messages }) => {
-        for (const m of messages) {
-          client.inbox.push(m);
-          client.waiters = client.waiters.filter((w) => !w(m));
-        }
-      });
-      sock.ev.on('messages.update', (ups) => { for (const u of ups) client.receipts.push(u); });
-      sock.ev.on('connection.update', (u) => {
-        if (u.qr) onQr(u.qr, sock);
-        if (u.connection === 'open') { client.user = sock.user; client.restarts = restarts; finish(null); }
-        if (u.connection === 'close') {
-          const code = u.lastDisconnect?.error?.output?.statusCode;
-          if (code === 515 && restarts < 3 && !done) { restarts++; connect().catch(finish); }
-          else if (!done) finish(new Error(name + ': connection closed, status ' + code));
-        }
-      });
-    }
-    connect().catch(finish);
-  });
-}
 
 function textOf(m) {
   const msg = m.message || {};
@@ -154,17 +39,6 @@ function waitFor(client, pred, what, ms = 30000) {
       return true;
     });
   });
-}
-
-async function pairClient(B, fw, authDir, phone, name) {
-  let scanned = null;
-  const c = await runClient(B, fw.ws, authDir, name, (qr) => {
-    if (scanned) return;
-    scanned = post(fw.http, '/phone/scan', { qr, phone });
-  }, 60000);
-  const s = await scanned;
-  assert.equal(s.status, 200, JSON.stringify(s.body));
-  return c;
 }
 
 const ctx = {};
