@@ -107,7 +107,7 @@ ipc_send(void *sock, const uint8_t *id, size_t idlen,
 {
 	uint8_t hdr[IPC_HDR_LEN], small[512], *packed = small;
 	size_t len = 0;
-	int rc = -1;
+	int rc;
 
 	ipc_hdr_encode(h, hdr);
 	if (body != NULL) {
@@ -120,18 +120,24 @@ ipc_send(void *sock, const uint8_t *id, size_t idlen,
 			packed = xmalloc(len);
 		protobuf_c_message_pack(body, packed);
 	}
-	if (id != NULL && zmq_send(sock, id, idlen, ZMQ_SNDMORE |
-	    ZMQ_DONTWAIT) == -1)
-		goto out;
-	if (zmq_send(sock, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
-		goto out;
-	if (zmq_send(sock, packed, len, ZMQ_DONTWAIT) == -1)
-		goto out;
-	rc = 0;
-out:
+	rc = ipc_send_packed(sock, id, idlen, hdr, packed, len);
 	if (packed != small)
 		free(packed);
 	return rc;
+}
+
+int
+ipc_send_packed(void *sock, const uint8_t *id, size_t idlen,
+    const uint8_t hdr[IPC_HDR_LEN], const uint8_t *body, size_t len)
+{
+	if (id != NULL && zmq_send(sock, id, idlen, ZMQ_SNDMORE |
+	    ZMQ_DONTWAIT) == -1)
+		return -1;
+	if (zmq_send(sock, hdr, IPC_HDR_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+		return -1;
+	if (zmq_send(sock, body, len, ZMQ_DONTWAIT) == -1)
+		return -1;
+	return 0;
 }
 
 void

@@ -94,6 +94,9 @@ int	 ipc_hdr_decode(const uint8_t *, size_t, struct ipc_hdr *);
  */
 int	 ipc_send(void *sock, const uint8_t *id, size_t idlen,
 	    const struct ipc_hdr *, const ProtobufCMessage *body);
+/* The same, header already encoded and body already packed. */
+int	 ipc_send_packed(void *sock, const uint8_t *id, size_t idlen,
+	    const uint8_t hdr[IPC_HDR_LEN], const uint8_t *body, size_t len);
 /*
  * Receive one message, waiting up to timeout_ms (-1 forever, 0 poll).
  * router: expect an identity frame first.  Returns 0, or -1 with errno

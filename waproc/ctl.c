@@ -95,9 +95,8 @@ ctl_flush(struct ctl *c)
 	c->hold = 0;
 	while ((m = c->hhead) != NULL) {
 		c->hhead = m->next;
-		if (zmq_send(c->sock, m->hdr, sizeof(m->hdr), ZMQ_SNDMORE |
-		    ZMQ_DONTWAIT) == -1 || zmq_send(c->sock, m->body, m->len,
-		    ZMQ_DONTWAIT) == -1)
+		if (ipc_send_packed(c->sock, NULL, 0, m->hdr, m->body,
+		    m->len) == -1)
 			log_debug("send held: %s", zmq_strerror(errno));
 		else
 			c->last_tx = ipc_mono_ms();

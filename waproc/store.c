@@ -79,6 +79,17 @@ struct store {
 
 /* ---- the checkpoint thread ---- */
 
+static void
+ckpt_wake(struct store_ckpt *c)
+{
+	pthread_mutex_lock(&c->mu);
+	if (!c->want) {
+		c->want = 1;
+		pthread_cond_signal(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* After each commit on the writer's connection (instead of SQLite's own
  * auto-checkpoint, which this hook replaces): wake the thread.  Only when
  * the writer never pauses long enough for the WAL to start over (it can
@@ -96,14 +107,8 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		return SQLITE_OK;
 	}
-	if (frames >= STORE_CKPT_FRAMES) {
-		pthread_mutex_lock(&c->mu);
-		if (!c->want) {
-			c->want = 1;
-			pthread_cond_signal(&c->cv);
-		}
-		pthread_mutex_unlock(&c->mu);
-	}
+	if (frames >= STORE_CKPT_FRAMES)
+		ckpt_wake(c);
 	return SQLITE_OK;
 }
 
@@ -200,10 +205,7 @@ store_checkpointer_start(struct store *s)
 	s->ck = c;
 	sqlite3_wal_hook(s->db, ckpt_hook, s);
 	/* what an earlier run left in the WAL is copied back at once */
-	pthread_mutex_lock(&c->mu);
-	c->want = 1;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	ckpt_wake(c);
 	return 0;
 }
 
