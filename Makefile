@@ -24,7 +24,10 @@ CFLAGS	?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fstack-protector-strong \
 	   -D_FORTIFY_SOURCE=2 $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
 	   -I$(BUILD)/gen -Icommon $(PKG_CFLAGS) -MMD -MP
-LDFLAGS	+= $(EXTRA_LDFLAGS)
+# --as-needed: a program records only the libraries it calls (gcc on Debian
+# does this already, clang does not): waproc must not pull in libcurl,
+# which it loads on first use (waproc/lazycurl.c).
+LDFLAGS	+= -Wl,--as-needed $(EXTRA_LDFLAGS)
 
 MAINS	 = fcgi-app/main.c devmgr/devmgr.c devmgr/wactl.c waproc/waproc.c \
 	   wsrelay/wsrelay.c tests/fakewa/fakewa.c

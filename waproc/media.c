@@ -557,6 +557,32 @@ mx_defer_fail(struct media *m, struct mx *x, int err, const char *errstr)
 	m->ndone++;
 }
 
+/*
+ * The multi handle, made on the first transfer: a waproc that never
+ * moves media never loads libcurl (lazycurl.c).  NULL if libcurl cannot
+ * be loaded or set up (the transfer fails with MEDIA_ENET).
+ */
+static CURLM *
+mx_multi(struct media *m)
+{
+	if (m->multi != NULL)
+		return m->multi;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		log_warnx("media: curl_global_init failed");
+		return NULL;
+	}
+	if ((m->multi = curl_multi_init()) == NULL) {
+		log_warnx("media: curl_multi_init failed");
+		curl_global_cleanup();
+		return NULL;
+	}
+	curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, mx_sockcb);
+	curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
+	curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, mx_timercb);
+	curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
+	return m->multi;
+}
+
 static int
 mx_start(struct media *m, struct mx *x)
 {
@@ -580,7 +606,7 @@ mx_start(struct media *m, struct mx *x)
 			return MEDIA_EINVAL;
 		x->url = xstrdup(url);
 	}
-	if ((x->easy = curl_easy_init()) == NULL)
+	if (mx_multi(m) == NULL || (x->easy = curl_easy_init()) == NULL)
 		return MEDIA_ENET;
 	m->nactive++;
 	total = x->type == MX_FETCH ? m->fetch_total_ms : m->media_total_ms;
@@ -737,15 +763,8 @@ media_new(const char *ca_file)
 {
 	struct media *m;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		fatalx("media: curl_global_init");
+	/* libcurl comes with the first transfer (mx_multi, lazycurl.c) */
 	m = xcalloc(1, sizeof(*m));
-	if ((m->multi = curl_multi_init()) == NULL)
-		fatalx("media: curl_multi_init");
-	curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, mx_sockcb);
-	curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
-	curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, mx_timercb);
-	curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
 	if (ca_file != NULL && *ca_file != '\0') {
 		log_warnx("media: TEST ONLY: trusting %s instead of the "
 		    "system CA store", ca_file);
@@ -769,8 +788,10 @@ media_free(struct media *m)
 		m->list = x->next;
 		mx_free(m, x);
 	}
-	curl_multi_cleanup(m->multi);
-	curl_global_cleanup();
+	if (m->multi != NULL) {
+		curl_multi_cleanup(m->multi);
+		curl_global_cleanup();
+	}
 	free(m->ca_file);
 	sodium_memzero(&m->mc, sizeof(m->mc));
 	free(m);
@@ -1082,6 +1103,8 @@ mx_check_done(struct media *m)
 	CURLcode res;
 	int left;
 
+	if (m->multi == NULL)
+		return;
 	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -1157,7 +1180,7 @@ media_service(struct media *m, const zmq_pollitem_t *items, size_t n)
 	size_t i;
 	int running, ev;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && m->multi != NULL; i++) {
 		if (items[i].revents == 0)
 			continue;
 		ev = ((items[i].revents & ZMQ_POLLIN) ? CURL_CSELECT_IN : 0) |
@@ -1165,7 +1188,7 @@ media_service(struct media *m, const zmq_pollitem_t *items, size_t n)
 		    ((items[i].revents & ZMQ_POLLERR) ? CURL_CSELECT_ERR : 0);
 		curl_multi_socket_action(m->multi, items[i].fd, ev, &running);
 	}
-	if (m->timer >= 0 && mx_now() >= m->timer) {
+	if (m->multi != NULL && m->timer >= 0 && mx_now() >= m->timer) {
 		m->timer = -1;
 		curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0,
 		    &running);

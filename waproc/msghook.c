@@ -41,7 +41,8 @@ struct wh_fd {
 };
 
 static struct store	*wh_store;
-static CURLM		*wh_multi;
+static CURLM		*wh_multi;	/* made by the first delivery */
+static int		 wh_ready;	/* between msghook_init and _cleanup */
 static struct wh_xfer	 wh_x[MSGHOOK_ACTIVE_MAX];
 static size_t		 wh_nactive;
 static struct wh_fd	 wh_fds[WH_FDS_MAX];
@@ -404,6 +405,8 @@ wh_check_done(void)
 	int left, txn = 0;
 
 	wh_finished = 0;
+	if (wh_multi == NULL)
+		return;
 	while ((m = curl_multi_info_read(wh_multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -431,6 +434,29 @@ wh_check_done(void)
 		wh_next_due = wh_finished > 0 ? 0 : wh_now() + 1000;
 }
 
+/*
+ * The multi handle, made when the first delivery is due: a waproc without
+ * webhooks never loads libcurl (lazycurl.c).  NULL if it cannot be.
+ */
+static CURLM *
+wh_multi_get(void)
+{
+	if (wh_multi != NULL)
+		return wh_multi;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		log_warnx("msghook: curl_global_init failed");
+		return NULL;
+	}
+	if ((wh_multi = curl_multi_init()) == NULL) {
+		log_warnx("msghook: curl_multi_init failed");
+		curl_global_cleanup();
+		return NULL;
+	}
+	curl_multi_setopt(wh_multi, CURLMOPT_SOCKETFUNCTION, wh_sockcb);
+	curl_multi_setopt(wh_multi, CURLMOPT_TIMERFUNCTION, wh_timercb);
+	return wh_multi;
+}
+
 /* Start what is due; work out when to look again. */
 static void
 wh_schedule(void)
@@ -442,7 +468,12 @@ wh_schedule(void)
 	if (wh_next_due < 0 || now < wh_next_due)
 		return;
 	n = 0;
-	if (wh_nactive < MSGHOOK_ACTIVE_MAX &&
+	if (wh_multi == NULL && store_wh_next_at(wh_store, &at) == 0 &&
+	    at <= now && wh_multi_get() == NULL) {
+		wh_next_due = now + 5000;	/* no libcurl: try later */
+		return;
+	}
+	if (wh_multi != NULL && wh_nactive < MSGHOOK_ACTIVE_MAX &&
 	    (n = store_wh_due(wh_store, now, due, MSGHOOK_ACTIVE_MAX -
 	    wh_nactive, wh_in_flight, NULL)) > 0) {
 		for (i = 0; i < n; i++) {
@@ -478,14 +509,6 @@ wh_schedule(void)
 int
 msghook_init(struct store *s, const struct msghook_opts *opts)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		return -1;
-	if ((wh_multi = curl_multi_init()) == NULL) {
-		curl_global_cleanup();
-		return -1;
-	}
-	curl_multi_setopt(wh_multi, CURLMOPT_SOCKETFUNCTION, wh_sockcb);
-	curl_multi_setopt(wh_multi, CURLMOPT_TIMERFUNCTION, wh_timercb);
 	memset(&wh_opts, 0, sizeof(wh_opts));
 	if (opts != NULL)
 		wh_opts = *opts;
@@ -514,6 +537,7 @@ msghook_init(struct store *s, const struct msghook_opts *opts)
 	if (wh_retarget() == -1)
 		log_warnx("msghook: cannot apply the URL list to the queue");
 	wh_next_due = 0;
+	wh_ready = 1;
 	return 0;
 }
 
@@ -522,16 +546,19 @@ msghook_cleanup(void)
 {
 	size_t i;
 
-	if (wh_multi == NULL)
+	if (!wh_ready)
 		return;
+	wh_ready = 0;
 	for (i = 0; i < MSGHOOK_ACTIVE_MAX; i++)
 		if (wh_x[i].easy != NULL || wh_x[i].url != NULL)
 			wh_xfer_free(&wh_x[i]);
 	wh_nactive = 0;
 	wh_nfds = 0;
-	curl_multi_cleanup(wh_multi);
-	wh_multi = NULL;
-	curl_global_cleanup();
+	if (wh_multi != NULL) {
+		curl_multi_cleanup(wh_multi);
+		wh_multi = NULL;
+		curl_global_cleanup();
+	}
 	wh_store = NULL;
 	wh_timer = -1;
 	wh_next_due = -1;
@@ -559,7 +586,7 @@ msghook_timeout_ms(void)
 {
 	int64_t w = -1, d;
 
-	if (wh_multi == NULL)
+	if (!wh_ready)
 		return -1;
 	if (wh_timer >= 0) {
 		d = wh_timer - wh_clock(CLOCK_MONOTONIC);
@@ -581,9 +608,9 @@ msghook_service(const zmq_pollitem_t *items, size_t n)
 	size_t i;
 	int running, ev;
 
-	if (wh_multi == NULL)
+	if (!wh_ready)
 		return;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && wh_multi != NULL; i++) {
 		if (items[i].revents == 0)
 			continue;
 		ev = ((items[i].revents & ZMQ_POLLIN) ? CURL_CSELECT_IN : 0) |
@@ -591,7 +618,8 @@ msghook_service(const zmq_pollitem_t *items, size_t n)
 		    ((items[i].revents & ZMQ_POLLERR) ? CURL_CSELECT_ERR : 0);
 		curl_multi_socket_action(wh_multi, items[i].fd, ev, &running);
 	}
-	if (wh_timer >= 0 && wh_clock(CLOCK_MONOTONIC) >= wh_timer) {
+	if (wh_multi != NULL && wh_timer >= 0 &&
+	    wh_clock(CLOCK_MONOTONIC) >= wh_timer) {
 		wh_timer = -1;
 		curl_multi_socket_action(wh_multi, CURL_SOCKET_TIMEOUT, 0,
 		    &running);

@@ -214,6 +214,15 @@ def main():
         except OSError:
             exe = ""
         ok(exe == os.path.realpath(WAPROC), "the child is waproc", exe)
+        # libcurl comes with a waproc's first HTTP request (webhook or
+        # media: waproc/lazycurl.c), not with its start
+        try:
+            with open("/proc/%d/maps" % pid) as f:
+                curl_maps = [ln.split()[-1] for ln in f if "/libcurl" in ln]
+        except OSError as e:
+            curl_maps = [str(e)]
+        ok(curl_maps == [], "an idle waproc has not loaded libcurl",
+           sorted(set(curl_maps)))
 
         # kill -9 -> crashed, then restarted, each a signed status webhook
         Hooks.got.clear()

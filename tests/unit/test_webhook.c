@@ -20,6 +20,7 @@
 
 #include "t.h"
 #include "hookrx.h"
+#include "lazycurl.h"
 #include "log.h"
 #include "msghook.h"
 #include "store.h"
@@ -106,6 +107,61 @@ enqueue(struct store *s, const char *event_id, const char *json)
 }
 
 static struct msghook_opts fast = { 2000, 3, 5, 20 };
+
+/* Whether a libcurl is mapped into this process. */
+static int
+libcurl_mapped(void)
+{
+	char line[512];
+	FILE *f;
+	int found = 0;
+
+	if ((f = fopen("/proc/self/maps", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "/libcurl") != NULL)
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+/*
+ * libcurl is loaded by the first delivery, not before (lazycurl.c): an
+ * idle waproc without webhooks never maps it.  Runs first, before any
+ * other test has delivered anything.
+ */
+static void
+test_lazy_libcurl(void)
+{
+	static const char body[] = "{\"event\":\"message\",\"event_id\":"
+	    "\"feedfacefeedfacefeedfacefeedface\"}";
+	char dir[256];
+	struct store *s;
+	struct rx rx;
+	struct want w;
+
+	T_EQ_INT(libcurl_mapped(), 0, "no libcurl in the process at start");
+	T_OK(rx_start(&rx, 200) == 0, "receiver up");
+	s = open_fresh(dir, sizeof(dir));
+	T_OK(s != NULL, "store opened");
+	T_EQ_INT(msghook_set_target(rx.url, NULL), 0, "target set");
+	T_EQ_INT(msghook_init(s, &fast), 0, "init");
+	T_OK(pump(NULL, NULL, 100), "a few idle passes");
+	T_EQ_INT(lazycurl_loaded(), 0, "init and idle passes: not loaded");
+	T_EQ_INT(libcurl_mapped(), 0, "init and idle passes: not mapped");
+	T_EQ_INT(enqueue(s, "feedfacefeedfacefeedfacefeedface", body), 0,
+	    "enqueued");
+	w.rx = &rx;
+	w.n = 1;
+	w.s = s;
+	T_OK(pump(got_n, &w, 10000), "delivered to the receiver");
+	T_EQ_INT(lazycurl_loaded(), 1, "the delivery loaded libcurl");
+	T_EQ_INT(libcurl_mapped(), 1, "libcurl mapped now");
+	T_OK(pump(queue_done, &w, 10000), "queue drained");
+	msghook_cleanup();
+	store_close(s);
+	rx_stop(&rx);
+}
 
 static void
 test_signature(void)
@@ -472,6 +528,7 @@ main(int argc, char **argv)
 	log_init("test_webhook", LOG_LVL_ERROR);
 	if (sodium_init() < 0 || mkdtemp(tmpdir) == NULL)
 		return 1;
+	T_RUN(test_lazy_libcurl);
 	T_RUN(test_backoff);
 	T_RUN(test_signature);
 	T_RUN(test_no_secret);
