@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -61,7 +62,10 @@ struct store_ckpt {
 	sqlite3		*db;		/* the thread's own connection */
 	int		 want;		/* a commit crossed the threshold */
 	int		 stop;
-	uint64_t	 runs, complete;
+	int		 dirty;		/* commits since the WAL was truncated */
+	struct timespec	 last;		/* CLOCK_MONOTONIC of the last commit */
+	long		 idle_ms;	/* STORE_CKPT_IDLE_MS */
+	uint64_t	 runs, complete, truncated;
 };
 
 struct store {
@@ -102,6 +106,10 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	struct store_ckpt *c = s->ck;
 
 	s->wal_frames = frames;
+	pthread_mutex_lock(&c->mu);
+	clock_gettime(CLOCK_MONOTONIC, &c->last);
+	c->dirty = 1;
+	pthread_mutex_unlock(&c->mu);
 	if (frames >= STORE_CKPT_FRAMES_MAX) {
 		(void)sqlite3_wal_checkpoint_v2(db, name,
 		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -112,16 +120,61 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
+/* The store has been idle since c->last: copy the WAL back and truncate
+ * it, without waiting for anyone (called and returns with c->mu held). */
+static void
+ckpt_truncate(struct store_ckpt *c)
+{
+	struct timespec seen = c->last;
+	int rc;
+
+	pthread_mutex_unlock(&c->mu);
+	sqlite3_busy_timeout(c->db, 0);
+	rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(c->db, 2000);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warnx("store: checkpoint: %s", sqlite3_errmsg(c->db));
+	pthread_mutex_lock(&c->mu);
+	if (rc == SQLITE_OK) {
+		c->truncated++;
+		/* a commit meanwhile wrote a new WAL: idle again later */
+		if (c->last.tv_sec == seen.tv_sec &&
+		    c->last.tv_nsec == seen.tv_nsec)
+			c->dirty = 0;
+	} else
+		clock_gettime(CLOCK_MONOTONIC, &c->last);	/* retry later */
+}
+
 static void *
 ckpt_main(void *arg)
 {
 	struct store_ckpt *c = arg;
+	struct timespec at, now;
 	int nlog, nckpt, rc;
 
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		while (!c->want && !c->stop)
-			pthread_cond_wait(&c->cv, &c->mu);
+		while (!c->want && !c->stop) {
+			if (!c->dirty) {
+				pthread_cond_wait(&c->cv, &c->mu);
+				continue;
+			}
+			at = c->last;
+			at.tv_sec += c->idle_ms / 1000;
+			at.tv_nsec += (c->idle_ms % 1000) * 1000000L;
+			if (at.tv_nsec >= 1000000000L) {
+				at.tv_sec++;
+				at.tv_nsec -= 1000000000L;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > at.tv_sec || (now.tv_sec ==
+			    at.tv_sec && now.tv_nsec >= at.tv_nsec)) {
+				ckpt_truncate(c);
+				continue;
+			}
+			(void)pthread_cond_timedwait(&c->cv, &c->mu, &at);
+		}
 		if (c->stop)
 			break;
 		c->want = 0;
@@ -164,6 +217,7 @@ int
 store_checkpointer_start(struct store *s)
 {
 	struct store_ckpt *c;
+	pthread_condattr_t ca;
 	sigset_t all, old;
 	int rc;
 
@@ -187,7 +241,14 @@ store_checkpointer_start(struct store *s)
 		return -1;
 	}
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->idle_ms = STORE_CKPT_IDLE_MS;
+	/* what an earlier run left in the WAL counts as a commit now */
+	clock_gettime(CLOCK_MONOTONIC, &c->last);
+	c->dirty = 1;
 	/* signals are the main thread's (the thread starts with all
 	 * blocked) */
 	sigfillset(&all);
@@ -222,6 +283,20 @@ store_checkpointer_stats(struct store *s, struct store_ckpt_stats *out)
 	pthread_mutex_lock(&c->mu);
 	out->runs = c->runs;
 	out->complete = c->complete;
+	out->truncated = c->truncated;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+store_checkpointer_set_idle(struct store *s, long ms)
+{
+	struct store_ckpt *c = s->ck;
+
+	if (c == NULL || ms <= 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->idle_ms = ms;
+	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
 

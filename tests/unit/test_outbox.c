@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -520,6 +521,78 @@ test_checkpointer(void)
 	store_close(s);
 }
 
+static long long
+wal_size(void)
+{
+	char path[600];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/store.db-wal", lastdir);
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* An idle store's WAL is truncated to nothing by the checkpoint thread
+ * (STORE_CKPT_IDLE_MS; an hour, then 200 ms here), only once it has been
+ * idle that long. */
+static void
+test_idle_truncate(void)
+{
+	struct store *s = open_fresh();
+	struct store_ckpt_stats cs;
+	char id[MSGID_MAX], *a;
+	int i, n = 0, tries;
+	long long sz;
+
+	T_OK(s != NULL, "store opened");
+	T_EQ_INT(store_checkpointer_start(s), 0, "checkpointer started");
+	/* an hour: nothing this test does is idle that long */
+	store_checkpointer_set_idle(s, 3600 * 1000L);
+	for (i = 0; i < 300; i++) {
+		a = NULL;
+		n += outbox_accept(s, NULL, NULL, "text", chat, req, id, &a) ==
+		    OUTBOX_NEW;
+		free(a);
+	}
+	T_EQ_INT(n, 300, "300 accepts committed");
+	T_OK(wal_size() > 0, "the WAL holds them (%lld bytes)", wal_size());
+	for (i = 0; i < 20; i++) {
+		a = NULL;
+		n += outbox_accept(s, NULL, NULL, "text", chat, req, id, &a) ==
+		    OUTBOX_NEW;
+		free(a);
+		usleep(20000);
+	}
+	store_checkpointer_stats(s, &cs);
+	T_EQ_INT((int)cs.truncated, 0, "not truncated before it was idle "
+	    "for the idle time");
+	/* idle for 200 ms is enough now: wait for the thread (up to 20 s
+	 * of polling) */
+	store_checkpointer_set_idle(s, 200);
+	for (tries = 0; tries < 2000; tries++) {
+		store_checkpointer_stats(s, &cs);
+		if (cs.truncated >= 1)
+			break;
+		usleep(10000);
+	}
+	sz = wal_size();
+	T_OK(cs.truncated >= 1 && sz == 0, "idle: the WAL was truncated "
+	    "(%llu times, %lld bytes now)", (unsigned long long)cs.truncated,
+	    sz);
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 320,
+	    "every row is in store.db");
+	a = NULL;
+	T_EQ_INT(outbox_accept(s, NULL, NULL, "text", chat, req, id, &a),
+	    OUTBOX_NEW, "a write after the truncation");
+	free(a);
+	T_OK(wal_size() > 0, "the WAL grows again");
+	store_close(s);
+	s = store_open(lastdir);
+	T_OK(s != NULL, "reopened");
+	T_EQ_INT(q_int(s, "SELECT COUNT(*) FROM outbox", NULL), 321,
+	    "all 321 rows after the close");
+	store_close(s);
+}
+
 /* Rows in the outbox as another connection sees them (committed only). */
 static int
 outside_count(void)
@@ -622,6 +695,7 @@ main(int argc, char **argv)
 	T_RUN(test_incoming);
 	T_RUN(test_http);
 	T_RUN(test_checkpointer);
+	T_RUN(test_idle_truncate);
 	T_RUN(test_turns);
 	rx_rm_rf(tmpdir);
 	return t_done();
