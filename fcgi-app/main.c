@@ -4,9 +4,11 @@
  * (spawn-fcgi, lighttpd bin-path, mod_fcgid) or standalone with -s, binding
  * a unix socket (0660) or host:port itself and pre-forking -w workers,
  * restarting any that dies; SIGTERM stops them all, SIGHUP re-reads the
- * configuration and the JWT secret and replaces the workers.  Each worker owns one
- * ZeroMQ context and one IPC client to devmgr.  This file only moves bytes
- * between FastCGI and app_handle; it never exits because of a request.
+ * configuration and the JWT secret and replaces the workers.  Each worker
+ * process owns one ZeroMQ context and runs -t request threads, each with
+ * its own FastCGI request and IPC client to devmgr (main_worker).  This
+ * file only moves bytes between FastCGI and app_handle; it never exits
+ * because of a request.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -29,24 +32,27 @@
 
 #include "config.h"
 #include "fcgi.h"
+#include "ipc.h"
 #include "log.h"
 #include "xmalloc.h"
 
 #define WORKERS_MAX	256
 #define READ_CHUNK	65536
 
-static volatile sig_atomic_t main_stop, main_reload;
+static _Atomic int main_stop;		/* also read by request threads */
+static volatile sig_atomic_t main_reload;
 static const char *main_cfg;
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: fcgi-app [-n] [-f config] [-s socket|host:port]"
-	    " [-w workers]\n"
+	    " [-w workers] [-t threads]\n"
 	    "  -n  print the effective configuration and exit\n"
 	    "  -f  config file (KEY=VALUE; default $GATEWAY_CONFIG)\n"
 	    "  -s  bind this unix socket (0660) or host:port and pre-fork\n"
 	    "  -w  workers (with -s default 4 x CPUs; without -s default 1)\n"
+	    "  -t  request threads per worker (default 4, at most 64)\n"
 	    "  without -s, fd 0 must be the FastCGI listening socket\n"
 	    "  (spawn-fcgi, lighttpd bin-path, mod_fcgid)\n");
 	exit(2);
@@ -180,51 +186,75 @@ main_one(struct app *a, FCGX_Request *fr, struct request *req,
 	return consumed;
 }
 
-static void main_worker(struct app *, int, int) __attribute__((noreturn));
+/*
+ * A worker process runs `main_threads` threads, each with its own FastCGI
+ * request, buffers and IPC client (one ZeroMQ context per process): a
+ * device call waiting on WhatsApp (up to DEVICE_CALL_TIMEOUT_MS) holds one
+ * thread, not a whole process.  Accepts take turns (libfcgi wants them
+ * serialized).  The process's first thread only waits for SIGTERM/SIGINT:
+ * then no thread accepts again, the one blocked in accept() is
+ * interrupted (SIGUSR1; a thread with a request in hand blocks it, so no
+ * IPC wait is ever cut short), and each finishes the request it has.
+ */
+#define THREADS_MAX	64
+
+struct wthread {
+	pthread_t	 th;
+	struct app	 app;
+	int		 listenfd;
+	int		 started;
+	_Atomic int	 in_accept;	/* may be blocked in accept() */
+};
+
+static pthread_mutex_t main_accept_mu = PTHREAD_MUTEX_INITIALIZER;
+static int main_threads = 4;
 
 static void
-main_worker(struct app *a, int listenfd, int index)
+main_on_usr1(int sig)
 {
-	struct sigaction sa;
+	/* only interrupts a blocked accept() (no SA_RESTART) */
+}
+
+static void *
+main_thread(void *arg)
+{
+	struct wthread *w = arg;
+	struct app *a = &w->app;
 	FCGX_Request fr;
-	sigset_t busy;
+	sigset_t usr1;
 	struct request req;
 	struct response resp;
 	struct buf head;
+	int rc;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = main_on_term;	/* no SA_RESTART: accept returns */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-
-	a->worker = index;
-	a->started = (long)time(NULL);
-	randombytes_buf(a->cache_key, sizeof(a->cache_key));
-	app_connect(a);
-	if (FCGX_Init() != 0)
-		fatalx("FCGX_Init");
-	if (FCGX_InitRequest(&fr, listenfd, 0) != 0)
+	if (FCGX_InitRequest(&fr, w->listenfd, 0) != 0)
 		fatalx("FCGX_InitRequest");
 	request_init(&req);
 	reply_init(&resp);
 	buf_init(&head, 32 * 1024);
-	log_debug("worker %d ready (pid %ld)", index, (long)getpid());
-	sigemptyset(&busy);
-	sigaddset(&busy, SIGTERM);
-	sigaddset(&busy, SIGINT);
-	while (!main_stop && FCGX_Accept_r(&fr) >= 0) {
-		/* A stop waits for the request in hand (an interrupted IPC
-		 * wait would turn it into a 503). */
-		sigprocmask(SIG_BLOCK, &busy, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	for (;;) {
+		pthread_mutex_lock(&main_accept_mu);
+		if (main_stop) {
+			pthread_mutex_unlock(&main_accept_mu);
+			break;
+		}
+		w->in_accept = 1;
+		pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+		rc = FCGX_Accept_r(&fr);
+		/* from here on the request in hand is never interrupted (a
+		 * SIGUSR1 now waits, harmless, until the next accept) */
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+		w->in_accept = 0;
+		pthread_mutex_unlock(&main_accept_mu);
+		if (rc < 0)
+			break;
 		request_reset(&req);
 		reply_reset(&resp);
 		/*
 		 * libfcgi closes a connection by shutdown(), then reading
-		 * until the web server closes its end (up to 2 s): a worker
+		 * until the web server closes its end (up to 2 s): a thread
 		 * waits for the web server's turn before it can accept the
 		 * next request.  That drain is only needed when input is
 		 * left unread; once stdin is at its end (its closing empty
@@ -234,12 +264,112 @@ main_worker(struct app *a, int listenfd, int index)
 		    FCGX_GetChar(fr.in) == EOF)
 			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
-		sigprocmask(SIG_UNBLOCK, &busy, NULL);
 	}
+	FCGX_Free(&fr, 1);
 	request_free(&req);
 	reply_free(&resp);
 	buf_free(&head);
-	app_free(a);
+	return NULL;
+}
+
+static void main_worker(struct app *, int, int) __attribute__((noreturn));
+
+static void
+main_worker(struct app *a, int listenfd, int index)
+{
+	struct wthread *w;
+	struct sigaction sa;
+	sigset_t stopset, all, old;
+	char ep[4200];
+	int i, j, sig, n = main_threads, rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_on_usr1;	/* no SA_RESTART: accept returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* SIGTERM / SIGINT are taken by sigwait below, in this thread
+	 * only; the request threads start with everything blocked */
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+
+	a->worker = index * n;
+	a->started = (long)time(NULL);
+	randombytes_buf(a->cache_key, sizeof(a->cache_key));
+	app_connect(a);
+	if (FCGX_Init() != 0)
+		fatalx("FCGX_Init");
+	config_endpoint(ep, sizeof(ep), "control");
+	w = xcalloc((size_t)n, sizeof(*w));
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < n; i++) {
+		w[i].listenfd = listenfd;
+		if (i == 0)
+			w[i].app = *a;	/* owns the context and its client */
+		else {
+			/* the same settings; its own client, caches and
+			 * counters */
+			w[i].app = *a;
+			w[i].app.zctx = NULL;
+			w[i].app.ipc = ipc_client_new(a->zctx, ep);
+			w[i].app.openapi = NULL;
+			w[i].app.worker = index * n + i;
+			memset(w[i].app.cache, 0, sizeof(w[i].app.cache));
+			memset(w[i].app.tokens, 0, sizeof(w[i].app.tokens));
+			memset(w[i].app.nstatus, 0, sizeof(w[i].app.nstatus));
+			w[i].app.nrequests = 0;
+			randombytes_buf(w[i].app.cache_key,
+			    sizeof(w[i].app.cache_key));
+		}
+		if ((rc = pthread_create(&w[i].th, NULL, main_thread, &w[i]))
+		    != 0) {
+			log_warnx("worker %d: thread %d: %s", index, i,
+			    strerror(rc));
+			if (i == 0)
+				fatalx("no request thread");
+			continue;
+		}
+		w[i].started = 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_debug("worker %d ready (pid %ld, %d threads)", index,
+	    (long)getpid(), n);
+	do {
+		if (sigwait(&stopset, &sig) != 0)
+			sig = 0;
+	} while (sig != SIGTERM && sig != SIGINT);
+	main_stop = 1;
+	FCGX_ShutdownPending();
+	/* whoever is in accept() now (or gets there before seeing
+	 * main_stop) is interrupted; the others finish their request */
+	for (i = 0; i < n; i++) {
+		if (!w[i].started)
+			continue;
+		/* again and again: a signal that came just before its
+		 * accept() began did not interrupt it */
+		while (pthread_tryjoin_np(w[i].th, NULL) == EBUSY) {
+			for (j = 0; j < n; j++)
+				if (w[j].started && w[j].in_accept)
+					pthread_kill(w[j].th, SIGUSR1);
+			usleep(10000);
+		}
+	}
+	for (i = n - 1; i >= 0; i--) {
+		if (i == 0) {
+			*a = w[0].app;
+			app_free(a);	/* terminates the context last */
+		} else {
+			ipc_client_free(w[i].app.ipc);
+			free(w[i].app.openapi);
+			sodium_memzero(&w[i].app, sizeof(w[i].app));
+		}
+	}
+	free(w);
 	exit(0);
 }
 
@@ -287,7 +417,8 @@ main_supervise(struct app *a, int listenfd, int n)
 		pids[i] = main_spawn(a, listenfd, i);
 		born[i] = time(NULL);
 	}
-	log_info("%d workers started", n);
+	log_info("%d workers started, %d request threads each", n,
+	    main_threads);
 	while (!main_stop) {
 		if (main_reload) {
 			/* SIGHUP: config and JWT secret again, then replace
@@ -362,12 +493,12 @@ main(int argc, char **argv)
 {
 	const char *cfg = NULL, *sock = NULL;
 	struct app app;
-	long nworkers = -1;
+	long nworkers = -1, nthreads;
 	int ch, print = 0, listenfd, own_socket = 0;
 	char *end;
 
 	log_init("fcgi-app", LOG_LVL_INFO);
-	while ((ch = getopt(argc, argv, "f:ns:w:h")) != -1) {
+	while ((ch = getopt(argc, argv, "f:ns:t:w:h")) != -1) {
 		switch (ch) {
 		case 'f':
 			cfg = main_cfg = optarg;
@@ -377,6 +508,13 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			sock = optarg;
+			break;
+		case 't':
+			nthreads = strtol(optarg, &end, 10);
+			if (*end != '\0' || nthreads < 1 ||
+			    nthreads > THREADS_MAX)
+				fatalx("-t: 1..%d", THREADS_MAX);
+			main_threads = (int)nthreads;
 			break;
 		case 'w':
 			nworkers = strtol(optarg, &end, 10);

@@ -18,6 +18,8 @@
 #                     (default www-data, else nobody)
 #   FCGI_WORKERS      fcgi-app worker processes (default: fcgi-app's own,
 #                     4 x CPUs)
+#   FCGI_THREADS      request threads per worker (default: fcgi-app's own,
+#                     4): a device call waiting on WhatsApp holds one
 #   FCGI_MODE         standalone (fcgi-app -s SOCK [-w N], default) |
 #                     spawn-fcgi (spawn-fcgi -n: the socket on fd 0)
 #   STACK_LOG_DIR     write each program's output to DIR/<name>.log
@@ -276,13 +278,16 @@ start_fcgi() {
 		if [ "$ROOT" = 1 ]; then
 			start fcgi spawn-fcgi -n -s "$FCGI_SOCK" -M 0660 \
 			    -G "$WEB_GROUP" -- "$BIN_DIR/fcgi-app" \
-			    -w "${FCGI_WORKERS:-2}"
+			    -w "${FCGI_WORKERS:-2}" \
+			    ${FCGI_THREADS:+-t "$FCGI_THREADS"}
 		else
 			start fcgi spawn-fcgi -n -s "$FCGI_SOCK" -M 0600 -- \
-			    "$BIN_DIR/fcgi-app" -w "${FCGI_WORKERS:-2}"
+			    "$BIN_DIR/fcgi-app" -w "${FCGI_WORKERS:-2}" \
+			    ${FCGI_THREADS:+-t "$FCGI_THREADS"}
 		fi;;
 	*)	start fcgi "$BIN_DIR/fcgi-app" -s "$FCGI_SOCK" \
-		    ${FCGI_WORKERS:+-w "$FCGI_WORKERS"};;
+		    ${FCGI_WORKERS:+-w "$FCGI_WORKERS"} \
+		    ${FCGI_THREADS:+-t "$FCGI_THREADS"};;
 	esac
 	wait_for "fcgi-app ($FCGI_SOCK)" test -S "$FCGI_SOCK" || return 1
 	if [ "$ROOT" = 1 ]; then

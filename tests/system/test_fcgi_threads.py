@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""test_fcgi_threads.py - a device call that waits (its waproc does not
+answer: SIGSTOP) holds one fcgi-app request thread, not a whole worker:
+with ONE worker process of 4 threads behind nginx, 3 such calls are in
+flight while other requests are still answered.  Then the worker is told
+to stop (SIGTERM) with calls in hand: each of them still gets its own
+answer (504 DEVICE_TIMEOUT from the device-call deadline, never a cut-off
+connection or a 502), and the master starts a new worker that serves.
+
+Nothing here asserts on speed: "while the calls are in flight" is checked
+by order (each slow call is still pending when the other answer came
+back), with a device-call deadline (8 s) far above what a request to
+devmgr alone takes.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stack import Stack, Tap, children_of  # noqa: E402
+
+t = Tap()
+SLOW = 3
+
+
+def main():
+    st = Stack("nginx", env={"FCGI_WORKERS": 1, "FCGI_THREADS": 4,
+                             "DEVICE_CALL_TIMEOUT_MS": 8000,
+                             # the stopped waproc is not restarted meanwhile
+                             "HEARTBEAT_TIMEOUT_MS": 60000})
+    st.start()
+    stopped = None
+    try:
+        tok = st.admin_token()
+        fp = st.pid("fcgi")
+        workers = children_of(fp) if fp else []
+        t.ok(len(workers) == 1, "one fcgi-app worker process", workers)
+        r = st.post("/api/devices", {"autoStart": True}, token=tok)
+        h = (r.json or {}).get("deviceHash") or \
+            ((r.json or {}).get("data") or {}).get("deviceHash")
+        t.ok(r.status in (200, 201) and h, "device registered and started",
+             r)
+        wp = st.wait(lambda: st.waproc_pid(h), 15)
+        t.ok(wp, "its waproc runs")
+        # answers before the stop: the device call path works (once the
+        # waproc has said HELLO: "starting" before)
+        last = []
+
+        def answers():
+            last[:] = [st.get("/api/chats?deviceHash=" + h, token=tok)]
+            return last[0].status < 500
+        t.ok(st.wait(answers, 20), "a device call answers",
+             last[0] if last else None)
+
+        os.kill(wp, signal.SIGSTOP)
+        stopped = wp
+        results = [None] * SLOW
+
+        def slow(i):
+            try:
+                results[i] = st.get("/api/chats?deviceHash=" + h,
+                                    token=tok, timeout=60)
+            except Exception as e:  # noqa: BLE001
+                results[i] = e
+
+        th = [threading.Thread(target=slow, args=(i,)) for i in range(SLOW)]
+        for x in th:
+            x.start()
+        time.sleep(1.0)     # let them reach devmgr (not a timing check)
+        r = st.get("/api/devices", token=tok)
+        pending = [results[i] is None for i in range(SLOW)]
+        t.ok(r.status == 200, "GET /api/devices answered while %d device "
+             "calls wait (one worker, 4 threads)" % SLOW, r)
+        t.ok(all(pending), "the %d device calls were all still waiting "
+             "when it answered" % SLOW, pending)
+        r = st.get("/api/devices/info?deviceHash=" + h, token=tok)
+        t.ok(r.status == 200, "and another one", r)
+
+        # SIGTERM to the worker with the calls in hand: they end on their
+        # deadline with a proper answer, then the worker exits
+        w0 = workers[0] if workers else None
+        if w0:
+            os.kill(w0, signal.SIGTERM)
+        for x in th:
+            x.join(60)
+        codes = [getattr(x, "status", repr(x)) for x in results]
+        t.ok(all(getattr(x, "status", 0) == 504 for x in results),
+             "each call in hand got its answer after the SIGTERM: 504 on "
+             "its deadline", codes)
+        t.ok(all(b"DEVICE_TIMEOUT" in getattr(x, "body", b"")
+                 for x in results), "with the DEVICE_TIMEOUT code",
+             [getattr(x, "body", b"")[:120] for x in results])
+        gone = st.wait(lambda: w0 not in children_of(fp), 15)
+        t.ok(gone, "the stopped worker exited")
+        new = st.wait(lambda: [p for p in children_of(fp) if p != w0], 15)
+        t.ok(new, "the master started a new worker", new)
+        os.kill(wp, signal.SIGCONT)
+        stopped = None
+        r = st.wait(lambda: st.get("/api/devices", token=tok).status == 200,
+                    15)
+        t.ok(r, "the new worker answers")
+        t.ok(st.wait(answers, 20), "device calls answer again",
+             last[0] if last else None)
+    finally:
+        if stopped:
+            try:
+                os.kill(stopped, signal.SIGCONT)
+            except OSError:
+                pass
+        st.stop()
+        st.cleanup()
+
+
+try:
+    main()
+except Exception:
+    import traceback
+    t.ok(False, "test_fcgi_threads raised", traceback.format_exc())
+sys.exit(t.done())
