@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -239,15 +240,24 @@ auth_check_password(const char *hash, const char *pw)
 	return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
 }
 
+static char auth_dummy[AUTH_HASH_MAX];
+static pthread_once_t auth_dummy_once = PTHREAD_ONCE_INIT;
+
+static void
+auth_dummy_init(void)
+{
+	if (auth_hash_password("dummy-password", auth_dummy) == -1)
+		auth_dummy[0] = '\0';
+}
+
 void
 auth_dummy_check(const char *pw)
 {
-	static char dummy[AUTH_HASH_MAX];
-
-	if (dummy[0] == '\0' && auth_hash_password("dummy-password", dummy)
-	    == -1)
+	/* made once, whichever request thread comes first */
+	pthread_once(&auth_dummy_once, auth_dummy_init);
+	if (auth_dummy[0] == '\0')
 		return;
-	if (crypto_pwhash_str_verify(dummy, pw, strlen(pw)) == 0)
+	if (crypto_pwhash_str_verify(auth_dummy, pw, strlen(pw)) == 0)
 		log_debug("dummy check matched");
 }
 

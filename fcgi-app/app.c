@@ -214,7 +214,7 @@ app_call(struct app *a, struct request *r, struct response *resp,
 			reply_error(resp, 504, "DEVICE_TIMEOUT",
 			    "The device did not answer in time");
 		else {
-			static uint64_t last;
+			static _Atomic uint64_t last;	/* all threads' */
 			uint64_t now = ipc_mono_ms();
 
 			if (now - last > 10000 || last == 0) {

@@ -95,6 +95,8 @@ struct request {
 	int		 loopback;	/* REMOTE_ADDR is loopback */
 	struct buf	 body;
 	json_object	*json;		/* body as an object, or NULL */
+	struct json_tokener *tok;	/* kept across requests (one per
+					 * request thread) */
 	const char	*params[REQ_PARAMS_MAX];
 	int		 nparams;
 	/* Who, once authenticated. */

@@ -62,6 +62,7 @@ void
 request_reset(struct request *r)
 {
 	struct buf body = r->body;
+	struct json_tokener *tok = r->tok;
 
 	json_object_put(r->json);
 	if (body.cap > 1024 * 1024)
@@ -69,6 +70,7 @@ request_reset(struct request *r)
 	buf_reset(&body);
 	memset(r, 0, sizeof(*r));
 	r->body = body;
+	r->tok = tok;
 	r->content_length = -1;
 }
 
@@ -77,6 +79,9 @@ request_free(struct request *r)
 {
 	request_reset(r);
 	buf_free(&r->body);
+	if (r->tok != NULL)
+		json_tokener_free(r->tok);
+	r->tok = NULL;
 }
 
 const char *
@@ -368,7 +373,7 @@ request_is_json_type(const char *ct)
 int
 request_parse_body(struct request *r, struct response *resp)
 {
-	static struct json_tokener *tok;
+	struct json_tokener *tok;
 	const char *why = NULL;
 	json_object *o;
 	size_t end;
@@ -405,8 +410,13 @@ request_parse_body(struct request *r, struct response *resp)
 		reply_error(resp, 0, "PAYLOAD_TOO_LARGE", "Body too large");
 		return -1;
 	}
-	if (tok == NULL)
-		tok = json_tokener_new_ex(REQ_JSON_DEPTH);
+	/* the request's own (its thread's): a tokener is not shared */
+	if (r->tok == NULL &&
+	    (r->tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL) {
+		reply_error(resp, 500, "INTERNAL_ERROR", "out of memory");
+		return -1;
+	}
+	tok = r->tok;
 	json_tokener_reset(tok);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);

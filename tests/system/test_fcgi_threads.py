@@ -6,6 +6,8 @@ flight while other requests are still answered.  Then the worker is told
 to stop (SIGTERM) with calls in hand: each of them still gets its own
 answer (504 DEVICE_TIMEOUT from the device-call deadline, never a cut-off
 connection or a 502), and the master starts a new worker that serves.
+Before that, 960 concurrent POSTs with JSON bodies go through the same one
+worker's threads: every one answered, no worker lost.
 
 Nothing here asserts on speed: "while the calls are in flight" is checked
 by order (each slow call is still pending when the other answer came
@@ -53,6 +55,37 @@ def main():
             return last[0].status < 500
         t.ok(st.wait(answers, 20), "a device call answers",
              last[0] if last else None)
+
+        # the 4 threads of the one worker parse bodies at the same time:
+        # many concurrent POSTs with JSON bodies (to a device that does
+        # not exist: parsed, then refused by devmgr) all get their own
+        # answer, and no worker dies (each thread has its own tokener,
+        # request and response)
+        big = {"phone": "6281234567890", "message": "x",
+               "pad": [{"k%d" % i: "v" * 40} for i in range(400)]}
+        codes = {}
+        lock = threading.Lock()
+
+        def hammer():
+            for _ in range(120):
+                try:
+                    r = st.post("/api/send/message?deviceHash="
+                                "0123456789abcdef", big, token=tok)
+                    k = (r.status, (r.json or {}).get("code"))
+                except Exception as e:  # noqa: BLE001
+                    k = ("exception", type(e).__name__)
+                with lock:
+                    codes[k] = codes.get(k, 0) + 1
+        hs = [threading.Thread(target=hammer) for _ in range(8)]
+        for x in hs:
+            x.start()
+        for x in hs:
+            x.join(300)
+        t.ok(len(codes) == 1 and list(codes)[0][0] == 404 and
+             sum(codes.values()) == 960, "960 concurrent POSTs with JSON "
+             "bodies: each answered 404 (no such device)", codes)
+        t.ok(children_of(fp) == workers, "no worker died meanwhile",
+             (workers, children_of(fp)))
 
         os.kill(wp, signal.SIGSTOP)
         stopped = wp
