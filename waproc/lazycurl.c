@@ -35,6 +35,24 @@
 
 typedef void	(*lc_fn)(void);
 
+/*
+ * Pass on the one argument after an easy or multi option, read with the
+ * type its number's CURLOPTTYPE range gives (multi options have no blob
+ * range; a blob is a pointer anyway).
+ */
+#define LC_PASS_OPT(fn, h, opt, ap, rc) do {				\
+	if ((opt) < CURLOPTTYPE_OBJECTPOINT)				\
+		(rc) = (fn)((h), (opt), va_arg((ap), long));		\
+	else if ((opt) < CURLOPTTYPE_FUNCTIONPOINT)			\
+		(rc) = (fn)((h), (opt), va_arg((ap), void *));		\
+	else if ((opt) < CURLOPTTYPE_OFF_T)				\
+		(rc) = (fn)((h), (opt), va_arg((ap), lc_fn));		\
+	else if ((opt) < CURLOPTTYPE_BLOB)				\
+		(rc) = (fn)((h), (opt), va_arg((ap), curl_off_t));	\
+	else								\
+		(rc) = (fn)((h), (opt), va_arg((ap), void *));		\
+} while (0)
+
 static struct {
 	int		 state;		/* 0 not tried, 1 loaded, -1 failed */
 	void		*dl;
@@ -154,16 +172,7 @@ curl_easy_setopt(CURL *h, CURLoption opt, ...)
 	if (lc.state <= 0)
 		return CURLE_FAILED_INIT;
 	va_start(ap, opt);
-	if (opt < CURLOPTTYPE_OBJECTPOINT)
-		rc = lc.easy_setopt(h, opt, va_arg(ap, long));
-	else if (opt < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = lc.easy_setopt(h, opt, va_arg(ap, void *));
-	else if (opt < CURLOPTTYPE_OFF_T)
-		rc = lc.easy_setopt(h, opt, va_arg(ap, lc_fn));
-	else if (opt < CURLOPTTYPE_BLOB)
-		rc = lc.easy_setopt(h, opt, va_arg(ap, curl_off_t));
-	else
-		rc = lc.easy_setopt(h, opt, va_arg(ap, void *));
+	LC_PASS_OPT(lc.easy_setopt, h, opt, ap, rc);
 	va_end(ap);
 	return rc;
 }
@@ -216,14 +225,7 @@ curl_multi_setopt(CURLM *m, CURLMoption opt, ...)
 	if (lc.state <= 0)
 		return CURLM_BAD_HANDLE;
 	va_start(ap, opt);
-	if (opt < CURLOPTTYPE_OBJECTPOINT)
-		rc = lc.multi_setopt(m, opt, va_arg(ap, long));
-	else if (opt < CURLOPTTYPE_FUNCTIONPOINT)
-		rc = lc.multi_setopt(m, opt, va_arg(ap, void *));
-	else if (opt < CURLOPTTYPE_OFF_T)
-		rc = lc.multi_setopt(m, opt, va_arg(ap, lc_fn));
-	else
-		rc = lc.multi_setopt(m, opt, va_arg(ap, curl_off_t));
+	LC_PASS_OPT(lc.multi_setopt, m, opt, ap, rc);
 	va_end(ap);
 	return rc;
 }
