@@ -6,6 +6,7 @@
 #   make run        the whole stack on 127.0.0.1:$(API_PORT) behind a web server
 #   make fuzz       each libFuzzer target for a bounded time
 #   make asan       unit tests built and run with ASan + UBSan
+#   make tsan-fcgi  fcgi-app built with ThreadSanitizer (tests/run.sh)
 #
 # Layout rule: in each program directory, the file(s) holding main() are
 # listed in MAINS; every other .c there goes into that directory's library,
@@ -70,7 +71,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT	 = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
-.PHONY: all deps test unit run demo fuzz asan clean check-banned
+.PHONY: all deps test unit run demo fuzz asan tsan-fcgi clean check-banned
 all: $(PROGS) $(UNIT)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: common/%.proto
@@ -138,6 +139,12 @@ asan:
 	    CFLAGS="-O1 -g" build-asan-unit
 build-asan-unit: $(UNIT) $(PROGS)
 
+# fcgi-app with ThreadSanitizer (its request threads), for tests/run.sh's
+# tsan stage (tests/system/test_fcgi_threads.py with TSAN_FCGI set).
+tsan-fcgi:
+	$(MAKE) BUILD=build-tsan CC=clang EXTRA_CFLAGS="-fsanitize=thread" \
+	    CFLAGS="-O1 -g" build-tsan/bin/fcgi-app
+
 fuzz:
 	@sh tests/fuzz/run.sh
 
@@ -147,6 +154,6 @@ check-banned:
 	    || (echo "banned functions in product code (STYLE.md)"; false)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

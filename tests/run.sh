@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh - the whole test suite: build, unit tests (plain and under ASan +
-# UBSan), then system tests (tests/system/*.py with python3, *.mjs with node).
+# UBSan), then system tests (tests/system/*.py with python3, *.mjs with node),
+# then fcgi-app's threads under ThreadSanitizer.
 # Each test program prints TAP lines; this counts top-level "ok"/"not ok"
 # lines and ends with "N passed, N failed".  Exit status 1 on any failure.
 #   sh tests/run.sh [--unit-only] [NAME...]   (NAME filters test files)
@@ -95,6 +96,21 @@ if [ "$UNIT_ONLY" = 0 ]; then
 		*.mjs) run_one "$n" "$OUT/$n.log" node --test --test-reporter=tap "$t";;
 		esac
 	done
+fi
+
+# fcgi-app's request threads under ThreadSanitizer: test_fcgi_threads.py
+# again (960 concurrent requests through one worker's threads, calls in
+# hand at a SIGTERM) with an fcgi-app built with -fsanitize=thread.
+if [ "$UNIT_ONLY" = 0 ] && [ "${SKIP_TSAN:-0}" != 1 ] &&
+    command -v clang >/dev/null && selected tsan-test_fcgi_threads; then
+	if make -s tsan-fcgi -j"$JOBS" > "$OUT/tsan-build.log" 2>&1; then
+		TSAN_FCGI=build-tsan/bin/fcgi-app run_one tsan-test_fcgi_threads \
+		    "$OUT/tsan-test_fcgi_threads.log" python3 -u \
+		    tests/system/test_fcgi_threads.py
+	else
+		tail -n 30 "$OUT/tsan-build.log"
+		failed=$((failed + 1)); broken="$broken tsan-build"
+	fi
 fi
 
 [ -n "$broken" ] && echo "failing:$broken (logs in $OUT/)"

@@ -9,29 +9,68 @@ connection or a 502), and the master starts a new worker that serves.
 Before that, 960 concurrent POSTs with JSON bodies go through the same one
 worker's threads: every one answered, no worker lost.
 
+With TSAN_FCGI=<fcgi-app built with -fsanitize=thread> (tests/run.sh's
+tsan stage) the same runs with that fcgi-app, and ThreadSanitizer must
+report nothing.
+
 Nothing here asserts on speed: "while the calls are in flight" is checked
 by order (each slow call is still pending when the other answer came
 back), with a device-call deadline (8 s) far above what a request to
 devmgr alone takes.
 """
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stack import Stack, Tap, children_of  # noqa: E402
 
-t = Tap()
+TSAN_FCGI = os.environ.get("TSAN_FCGI")     # tests/run.sh's tsan stage
+t = Tap("tsan: " if TSAN_FCGI else "")
 SLOW = 3
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 
-def main():
-    st = Stack("nginx", env={"FCGI_WORKERS": 1, "FCGI_THREADS": 4,
-                             "DEVICE_CALL_TIMEOUT_MS": 8000,
-                             # the stopped waproc is not restarted meanwhile
-                             "HEARTBEAT_TIMEOUT_MS": 60000})
+def tsan_env(tmp):
+    """The stack's programs, with fcgi-app built with ThreadSanitizer;
+    its reports go to files in tmp/tsan (libzmq and the libstdc++ it
+    calls are not instrumented: tests/tsan.supp)."""
+    bindir = os.path.join(tmp, "bin")
+    os.makedirs(bindir)
+    os.makedirs(os.path.join(tmp, "tsan"))
+    src = os.path.join(TOP, "build", "bin")
+    for name in os.listdir(src):
+        os.symlink(os.path.join(src, name), os.path.join(bindir, name))
+    os.remove(os.path.join(bindir, "fcgi-app"))
+    os.symlink(os.path.abspath(TSAN_FCGI), os.path.join(bindir, "fcgi-app"))
+    return {"BIN_DIR": bindir,
+            "TSAN_OPTIONS": "suppressions=%s:log_path=%s" % (
+                os.path.join(TOP, "tests", "tsan.supp"),
+                os.path.join(tmp, "tsan", "fcgi-app"))}
+
+
+def tsan_reports(tmp):
+    out = []
+    d = os.path.join(tmp, "tsan")
+    for name in sorted(os.listdir(d)):
+        with open(os.path.join(d, name), errors="replace") as f:
+            out.append(f.read())
+    return out
+
+
+def main(tmp):
+    env = {"FCGI_WORKERS": 1, "FCGI_THREADS": 4,
+           "DEVICE_CALL_TIMEOUT_MS": 8000,
+           # the stopped waproc is not restarted meanwhile
+           "HEARTBEAT_TIMEOUT_MS": 60000}
+    if TSAN_FCGI:
+        env.update(tsan_env(tmp))
+    st = Stack("nginx", env=env)
     st.start()
     stopped = None
     try:
@@ -144,11 +183,18 @@ def main():
                 pass
         st.stop()
         st.cleanup()
+    if TSAN_FCGI:
+        reps = tsan_reports(tmp)
+        t.ok(not reps, "ThreadSanitizer found no data race in fcgi-app's "
+             "threads", lambda: "\n".join(reps)[:6000])
 
 
+tmpdir = tempfile.mkdtemp(prefix="fcgi-threads-")
 try:
-    main()
+    main(tmpdir)
 except Exception:
     import traceback
     t.ok(False, "test_fcgi_threads raised", traceback.format_exc())
+finally:
+    shutil.rmtree(tmpdir, ignore_errors=True)
 sys.exit(t.done())
