@@ -371,10 +371,15 @@ def cpu_line(a, b, secs, sends):
     tot = sum(d.values())
     parts = ["%s %.0f%%" % (k, 100 * v / secs) for k, v in
              sorted(d.items(), key=lambda kv: -kv[1]) if v > 0]
+    # the gateway's own share: without the fake WhatsApp server (remote
+    # in production) and the load generator
+    gw = sum(v for k, v in d.items() if k not in ("fakewa", "wrk"))
     return ("CPU over the %.0f s of load, %% of one CPU: %s; total %.0f%% "
-            "of %d CPUs = %.0f us CPU per accepted send" % (
+            "of %d CPUs = %.0f us CPU per accepted send; the gateway's own "
+            "(all but fakewa and wrk) %.0f us = %.0f sends/s per CPU" % (
                 secs, ", ".join(parts), 100 * tot / secs, os.cpu_count(),
-                1e6 * tot / max(1, sends)))
+                1e6 * tot / max(1, sends), 1e6 * gw / max(1, sends),
+                sends / gw if gw > 0 else 0))
 
 
 def fakewa_queue():
