@@ -62,7 +62,8 @@ struct store_ckpt {
 	sqlite3		*db;		/* the thread's own connection */
 	int		 want;		/* a commit crossed the threshold */
 	int		 stop;
-	int		 dirty;		/* commits since the WAL was truncated */
+	uint64_t	 commits;	/* seen by the hook */
+	uint64_t	 clean_at;	/* commits when the WAL was truncated */
 	struct timespec	 last;		/* CLOCK_MONOTONIC of the last commit */
 	long		 idle_ms;	/* STORE_CKPT_IDLE_MS */
 	uint64_t	 runs, complete, truncated;
@@ -108,7 +109,7 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	s->wal_frames = frames;
 	pthread_mutex_lock(&c->mu);
 	clock_gettime(CLOCK_MONOTONIC, &c->last);
-	c->dirty = 1;
+	c->commits++;
 	pthread_mutex_unlock(&c->mu);
 	if (frames >= STORE_CKPT_FRAMES_MAX) {
 		(void)sqlite3_wal_checkpoint_v2(db, name,
@@ -125,7 +126,7 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 static void
 ckpt_truncate(struct store_ckpt *c)
 {
-	struct timespec seen = c->last;
+	uint64_t seen = c->commits;
 	int rc;
 
 	pthread_mutex_unlock(&c->mu);
@@ -138,10 +139,8 @@ ckpt_truncate(struct store_ckpt *c)
 	pthread_mutex_lock(&c->mu);
 	if (rc == SQLITE_OK) {
 		c->truncated++;
-		/* a commit meanwhile wrote a new WAL: idle again later */
-		if (c->last.tv_sec == seen.tv_sec &&
-		    c->last.tv_nsec == seen.tv_nsec)
-			c->dirty = 0;
+		/* what a commit meanwhile wrote waits for the next idle */
+		c->clean_at = seen;
 	} else
 		clock_gettime(CLOCK_MONOTONIC, &c->last);	/* retry later */
 }
@@ -156,7 +155,7 @@ ckpt_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		while (!c->want && !c->stop) {
-			if (!c->dirty) {
+			if (c->commits == c->clean_at) {
 				pthread_cond_wait(&c->cv, &c->mu);
 				continue;
 			}
@@ -248,7 +247,7 @@ store_checkpointer_start(struct store *s)
 	c->idle_ms = STORE_CKPT_IDLE_MS;
 	/* what an earlier run left in the WAL counts as a commit now */
 	clock_gettime(CLOCK_MONOTONIC, &c->last);
-	c->dirty = 1;
+	c->commits = 1;
 	/* signals are the main thread's (the thread starts with all
 	 * blocked) */
 	sigfillset(&all);
