@@ -92,18 +92,14 @@ ctl_flush(struct ctl *c)
 {
 	struct held *m;
 
-	c->hold = 0;
-	while ((m = c->hhead) != NULL) {
-		c->hhead = m->next;
+	for (m = c->hhead; m != NULL; m = m->next) {
 		if (ipc_send_packed(c->sock, NULL, 0, m->hdr, m->body,
 		    m->len) == -1)
 			log_debug("send held: %s", zmq_strerror(errno));
 		else
 			c->last_tx = ipc_mono_ms();
-		free(m);
 	}
-	c->htail = NULL;
-	c->hbytes = 0;
+	ctl_drop(c);	/* sent: freed, and no longer holding */
 }
 
 void
