@@ -297,7 +297,6 @@ main_worker(struct app *a, int listenfd, int index)
 	sigaddset(&stopset, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stopset, NULL);
 
-	a->worker = index * n;
 	a->started = (long)time(NULL);
 	randombytes_buf(a->cache_key, sizeof(a->cache_key));
 	app_connect(a);
@@ -309,20 +308,14 @@ main_worker(struct app *a, int listenfd, int index)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (i = 0; i < n; i++) {
 		w[i].listenfd = listenfd;
-		if (i == 0)
-			w[i].app = *a;	/* owns the context and its client */
-		else {
-			/* the same settings; its own client, caches and
-			 * counters */
-			w[i].app = *a;
+		/* the same settings, empty caches and counters (a has served
+		 * nothing); thread 0 owns the context and a's client, the
+		 * others have their own client and cache key */
+		w[i].app = *a;
+		w[i].app.worker = index * n + i;
+		if (i > 0) {
 			w[i].app.zctx = NULL;
 			w[i].app.ipc = ipc_client_new(a->zctx, ep);
-			w[i].app.openapi = NULL;
-			w[i].app.worker = index * n + i;
-			memset(w[i].app.cache, 0, sizeof(w[i].app.cache));
-			memset(w[i].app.tokens, 0, sizeof(w[i].app.tokens));
-			memset(w[i].app.nstatus, 0, sizeof(w[i].app.nstatus));
-			w[i].app.nrequests = 0;
 			randombytes_buf(w[i].app.cache_key,
 			    sizeof(w[i].app.cache_key));
 		}
@@ -359,16 +352,13 @@ main_worker(struct app *a, int listenfd, int index)
 			usleep(10000);
 		}
 	}
-	for (i = n - 1; i >= 0; i--) {
-		if (i == 0) {
-			*a = w[0].app;
-			app_free(a);	/* terminates the context last */
-		} else {
-			ipc_client_free(w[i].app.ipc);
-			free(w[i].app.openapi);
-			sodium_memzero(&w[i].app, sizeof(w[i].app));
-		}
+	for (i = 1; i < n; i++) {
+		ipc_client_free(w[i].app.ipc);
+		free(w[i].app.openapi);
+		sodium_memzero(&w[i].app, sizeof(w[i].app));
 	}
+	*a = w[0].app;
+	app_free(a);	/* the context last, once every client is closed */
 	free(w);
 	exit(0);
 }
